@@ -1,0 +1,123 @@
+"""Command line: ``python -m bayesdl {data, bench}``.
+
+``python -m bayesdl data [--name NAME] [--data-dir DIR]``
+    Fetch and verify MNIST and Fashion-MNIST (or the one named) and print,
+    per dataset, where each file came from, the counts per split, the
+    training pixel mean and standard deviation, and the class counts.
+``python -m bayesdl bench [ARGS ...]``
+    Run the benchmarks of :mod:`bayesdl.bench`, which parses ``ARGS``.
+
+Exit status: 0 on success, 1 when a dataset is unavailable, 2 on a usage
+error or when a command's module is missing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from . import data
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m bayesdl",
+        description="Tools of the book 'Bayesian Deep Learning with Pyro'.",
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    commands.required = True
+    fetch = commands.add_parser(
+        "data",
+        help="fetch and verify MNIST and Fashion-MNIST, print their statistics",
+        description="Fetch and verify the datasets and print a summary of each.",
+    )
+    fetch.add_argument(
+        "--name",
+        choices=data.NAMES,
+        help="only this dataset (default: all of them)",
+    )
+    fetch.add_argument(
+        "--data-dir",
+        type=Path,
+        metavar="DIR",
+        help="the data folder (default: BAYESDL_DATA or ~/.cache/bayesdl/data)",
+    )
+    commands.add_parser(
+        "bench",
+        add_help=False,  # bayesdl.bench parses its own arguments, -h included
+        help="run the benchmarks (arguments go to bayesdl.bench)",
+    )
+    return parser
+
+
+def _report(name: str, data_dir: Path | None) -> None:
+    start = time.perf_counter()
+    origin = data.fetch(name, data_dir)
+    info = data.summary(name, data_dir)
+    seconds = time.perf_counter() - start
+    print(f"{info['title']} ({name}) in {data.raw_dir(name, data_dir)}")
+    width = max(len(f) for f in origin)
+    for filename, source in origin.items():
+        print(f"  {filename:<{width}}  MD5 {data.MD5[name][filename]}  {source}")
+    counts = ", ".join(f"{s} {n}" for s, n in info["counts"].items())
+    print(f"  images per split: {counts}")
+    print(f"  train pixel mean {info['mean']:.4f}, std {info['std']:.4f}")
+    print("  train images per class:")
+    for label, (cls, n) in enumerate(
+        zip(info["classes"], info["class_counts"], strict=True)
+    ):
+        print(f"    {label} {cls:<12} {n}")
+    print(f"  ready in {seconds:.1f} s")
+
+
+def _data(args: argparse.Namespace) -> int:
+    status = 0
+    for name in [args.name] if args.name else data.NAMES:
+        try:
+            _report(name, args.data_dir)
+        except data.DataUnavailableError as err:
+            print(f"error: {err}", file=sys.stderr)
+            status = 1
+        sys.stdout.flush()
+    return status
+
+
+def _bench(argv: list[str]) -> int:
+    try:
+        bench = importlib.import_module("bayesdl.bench")
+    except ModuleNotFoundError as err:
+        if err.name != "bayesdl.bench":
+            raise
+        print(
+            "error: the benchmarks (bayesdl.bench) are not part of this "
+            "installation of bayesdl.",
+            file=sys.stderr,
+        )
+        return 2
+    result = bench.main(argv)
+    return int(result or 0)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line and return its exit status.
+
+    Example::
+
+        >>> main(["data", "--name", "mnist"])  # doctest: +SKIP
+        0
+    """
+    parser = _parser()
+    args, rest = parser.parse_known_args(argv)
+    if args.command == "bench":
+        return _bench(rest)
+    if rest:
+        parser.error(f"unrecognized arguments: {' '.join(rest)}")
+    return _data(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

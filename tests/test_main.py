@@ -1,0 +1,112 @@
+"""Tests of the command line, ``python -m bayesdl``."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import types
+from pathlib import Path
+
+import pytest
+
+from bayesdl import config, data
+from bayesdl.__main__ import main
+
+
+@pytest.fixture(scope="module")
+def real_root() -> Path:
+    """The real data folder, with both datasets fetched and verified."""
+    root = config.data_dir()
+    for name in data.NAMES:
+        data.fetch(name, root)
+    return root
+
+
+def test_data_command_prints_the_summaries(real_root, capsys):
+    assert main(["data"]) == 0
+    out = capsys.readouterr().out
+    assert "MNIST (mnist)" in out and "Fashion-MNIST (fashion_mnist)" in out
+    assert "train pixel mean 0.1307, std 0.3081" in out
+    assert "train pixel mean 0.2860, std 0.3530" in out
+    assert "images per split: train 60000, test 10000" in out
+    assert "5923" in out and "Ankle boot" in out
+    for name in data.NAMES:
+        for md5 in data.MD5[name].values():
+            assert md5 in out
+
+
+def test_data_dir_option_and_sources(real_root, tmp_path, monkeypatch, capsys):
+    mirror = real_root / "mnist" / "raw"
+
+    def from_real_folder(name, wanted, workdir):
+        found = {}
+        for filename in wanted:
+            src = next(mirror.glob(f"{filename}*"))
+            found[filename] = workdir / src.name
+            shutil.copyfile(src, found[filename])
+        return found
+
+    monkeypatch.setattr(data, "_sources", lambda name: [("copy", from_real_folder)])
+    target = tmp_path / "elsewhere"
+    assert main(["data", "--name", "mnist", "--data-dir", str(target)]) == 0
+    out = capsys.readouterr().out
+    assert str(target / "mnist" / "raw") in out
+    assert out.count("  copy\n") == 4
+    assert "Fashion-MNIST" not in out
+    assert len(list((target / "mnist" / "raw").iterdir())) == 4
+
+
+def test_unavailable_data_exits_1_without_traceback(tmp_path, monkeypatch, capsys):
+    def down(name, wanted, workdir):
+        raise RuntimeError("unreachable")
+
+    monkeypatch.setattr(data, "_sources", lambda name: [("nowhere", down)])
+    assert main(["data", "--data-dir", str(tmp_path)]) == 1
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    assert "nowhere: unreachable" in err
+    assert str(tmp_path / "fashion_mnist" / "raw") in err
+    assert "t10k-labels-idx1-ubyte  MD5 27ae3e4e09519cfbb04c329615203637" in err
+
+
+def test_usage_errors():
+    with pytest.raises(SystemExit) as info:
+        main([])
+    assert info.value.code == 2
+    with pytest.raises(SystemExit) as info:
+        main(["data", "--name", "cifar10"])
+    assert info.value.code == 2
+    with pytest.raises(SystemExit) as info:
+        main(["data", "--unknown"])
+    assert info.value.code == 2
+
+
+def test_bench_missing_module(monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, "bayesdl.bench", None)  # import fails
+    assert main(["bench"]) == 2
+    assert "bayesdl.bench" in capsys.readouterr().err
+
+
+def test_bench_gets_its_arguments(monkeypatch):
+    seen = []
+    fake = types.ModuleType("bayesdl.bench")
+    fake.main = lambda argv: seen.append(argv) or 0
+    monkeypatch.setitem(sys.modules, "bayesdl.bench", fake)
+    assert main(["bench", "--steps", "10", "-h", "mlp"]) == 0
+    assert seen == [["--steps", "10", "-h", "mlp"]]
+
+
+def test_python_dash_m(real_root):
+    env = dict(os.environ, BAYESDL_DATA=str(real_root))
+    result = subprocess.run(
+        [sys.executable, "-m", "bayesdl", "data", "--name", "mnist"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "train pixel mean 0.1307" in result.stdout
