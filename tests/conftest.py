@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-import os
+import matplotlib
 
-os.environ.setdefault("MPLBACKEND", "Agg")
+# Draw off-screen in this process; chapters' kernels keep their own inline
+# backend (an MPLBACKEND set here would reach them and stop their figures).
+matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt  # noqa: E402
 import pytest  # noqa: E402

@@ -35,7 +35,8 @@ def chapter_paths() -> list[Path]:
 def _env(**extra: str) -> dict[str, str]:
     env = dict(os.environ)
     env.update(extra)
-    env.setdefault("MPLBACKEND", "Agg")
+    # The kernel must use its inline backend, or figures reach no page.
+    env.pop("MPLBACKEND", None)
     env["BAYESDL_PROGRESS"] = "0"
     return env
 
@@ -55,8 +56,9 @@ def test_chapter_executes_in_smoke_profile(path, monkeypatch):
     import jupytext
     import nbclient
 
-    for key, value in _env(BAYESDL_PROFILE="smoke").items():
-        monkeypatch.setenv(key, value)
+    monkeypatch.delenv("MPLBACKEND", raising=False)
+    monkeypatch.setenv("BAYESDL_PROFILE", "smoke")
+    monkeypatch.setenv("BAYESDL_PROGRESS", "0")
     nb = jupytext.read(path)
     client = nbclient.NotebookClient(
         nb,
