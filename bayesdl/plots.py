@@ -4,13 +4,25 @@ the ``matplotlib`` Axes it drew on, so a figure can be composed from several.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import math
+from collections.abc import Callable, Mapping, Sequence
 
 import matplotlib.pyplot as plt
 import torch
 from matplotlib.axes import Axes
 
-__all__ = ["new_axes", "probability_map"]
+__all__ = [
+    "gaussian_ellipse",
+    "image_grid",
+    "loss_curve",
+    "new_axes",
+    "posterior_marginals",
+    "predictive_band",
+    "probability_map",
+    "reliability_diagram",
+    "selective_prediction",
+    "uncertainty_histograms",
+]
 
 
 def new_axes(ax: Axes | None = None, figsize: tuple[float, float] = (5.0, 4.0)) -> Axes:
@@ -57,12 +69,20 @@ def probability_map(
     points = torch.stack([gx.reshape(-1), gy.reshape(-1)], dim=-1)
     with torch.no_grad():
         out = predict(points.to(x.device)).detach().cpu()
-    if not torch.allclose(out.sum(-1), torch.ones(len(out)), atol=1e-4) or (out < 0).any():
+    if (
+        not torch.allclose(out.sum(-1), torch.ones(len(out)), atol=1e-4)
+        or (out < 0).any()
+    ):
         out = out.softmax(-1)
     conf = out.max(-1).values.reshape(resolution, resolution)
     k = out.shape[-1]
     mesh = ax.pcolormesh(
-        gx.numpy(), gy.numpy(), conf.numpy(), cmap="viridis", vmin=1.0 / k, vmax=1.0,
+        gx.numpy(),
+        gy.numpy(),
+        conf.numpy(),
+        cmap="viridis",
+        vmin=1.0 / k,
+        vmax=1.0,
         shading="auto",
     )
     ax.figure.colorbar(mesh, ax=ax, label="confidence (max. class probability)")
@@ -70,10 +90,373 @@ def probability_map(
     for c, marker in zip(ys.unique().tolist(), "os^v<>", strict=False):
         sel = ys == c
         ax.scatter(
-            xs[sel, 0], xs[sel, 1], s=10, marker=marker, edgecolor="black",
-            linewidth=0.3, label=f"class {c}",
+            xs[sel, 0],
+            xs[sel, 1],
+            s=10,
+            marker=marker,
+            edgecolor="black",
+            linewidth=0.3,
+            label=f"class {c}",
         )
-    ax.set(xlim=(-extent, extent), ylim=(-extent, extent), xlabel="$x_1$", ylabel="$x_2$")
+    ax.set(
+        xlim=(-extent, extent), ylim=(-extent, extent), xlabel="$x_1$", ylabel="$x_2$"
+    )
     ax.set_aspect("equal")
     ax.legend(loc="lower right", fontsize=8)
+    return ax
+
+
+def reliability_diagram(
+    probs: torch.Tensor,
+    labels: torch.Tensor,
+    *,
+    num_bins: int = 15,
+    label: str | None = None,
+    ax: Axes | None = None,
+) -> Axes:
+    """Accuracy against confidence per confidence bin, with the diagonal.
+
+    ``probs`` are predictive probabilities (N, C) or samples of them
+    (S, N, C); the bins are those of
+    :func:`bayesdl.metrics.calibration_bins`. Points below the diagonal are
+    over-confident. Call it twice on one ``ax`` to compare two models.
+
+    Example::
+
+        >>> ax = reliability_diagram(bnn_probs, labels, label="BNN")
+        >>> reliability_diagram(det_probs, labels, label="deterministic", ax=ax)
+    """
+    from .metrics import calibration_bins, expected_calibration_error
+
+    conf, acc, count = calibration_bins(probs, labels, num_bins)
+    ece = expected_calibration_error(probs, labels, num_bins)
+    ax = new_axes(ax, figsize=(4.5, 4.5))
+    if not ax.lines:
+        ax.plot([0, 1], [0, 1], color="grey", linestyle="--", linewidth=1,
+                label="perfect calibration")  # fmt: skip
+    full = count > 0
+    name = f"{label} (ECE {ece:.4f})" if label else f"ECE {ece:.4f}"
+    ax.plot(conf[full].numpy(), acc[full].numpy(), marker="o", markersize=4, label=name)
+    ax.set(xlabel="confidence (largest predictive probability)", ylabel="accuracy",
+           xlim=(0, 1.02), ylim=(0, 1.02))  # fmt: skip
+    ax.legend(loc="upper left", fontsize=8)
+    return ax
+
+
+def uncertainty_histograms(
+    values: dict[str, torch.Tensor],
+    *,
+    xlabel: str = "predictive entropy (nats)",
+    bins: int = 40,
+    log: bool = True,
+    ax: Axes | None = None,
+) -> Axes:
+    """Overlaid histograms of an uncertainty for several data sets.
+
+    ``values`` maps a legend label (e.g. ``"MNIST"``) to a 1-d tensor of
+    per-example uncertainties; all share one set of bins. ``log`` puts the
+    counts on a log scale, which shows the tails.
+
+    Example::
+
+        >>> ax = uncertainty_histograms({"MNIST": h_in, "Fashion-MNIST": h_out})
+    """
+    if not values:
+        raise ValueError("values must name at least one data set.")
+    arrays = {}
+    for name, v in values.items():
+        if not isinstance(v, torch.Tensor) or v.ndim != 1 or len(v) == 0:
+            raise ValueError(f"values[{name!r}] must be a non-empty 1-d tensor.")
+        arrays[name] = v.detach().double().cpu().numpy()
+    hi = max(float(a.max()) for a in arrays.values())
+    lo = min(float(a.min()) for a in arrays.values())
+    edges = torch.linspace(lo, hi if hi > lo else lo + 1.0, bins + 1).numpy()
+    ax = new_axes(ax, figsize=(5.5, 3.5))
+    for name, a in arrays.items():
+        ax.hist(a, bins=edges, alpha=0.55, label=name, log=log)
+    ax.set(xlabel=xlabel, ylabel="number of images")
+    ax.legend(fontsize=8)
+    return ax
+
+
+def image_grid(
+    images: torch.Tensor,
+    captions: list[str] | None = None,
+    *,
+    ncols: int = 8,
+    ax: Axes | None = None,
+) -> Axes:
+    """Show gray-scale images (N, 1, H, W) or (N, H, W) as one tiled picture.
+
+    ``captions`` (one short string per image) are written above each tile.
+
+    Example::
+
+        >>> ax = image_grid(images[:16], [f"{p:.2f}" for p in conf[:16]])
+    """
+    if not isinstance(images, torch.Tensor) or images.ndim not in (3, 4):
+        raise ValueError("images must be a tensor of shape (N, 1, H, W) or (N, H, W).")
+    if images.ndim == 4:
+        if images.shape[1] != 1:
+            raise ValueError(f"images must have one channel, got {images.shape[1]}.")
+        images = images[:, 0]
+    n, h, w = images.shape
+    if n == 0 or ncols < 1:
+        raise ValueError("need at least one image and ncols >= 1.")
+    if captions is not None and len(captions) != n:
+        raise ValueError(f"got {len(captions)} captions for {n} images.")
+    ncols = min(ncols, n)
+    nrows = -(-n // ncols)
+    pad = 2
+    top = 10 if captions is not None else pad  # room for a caption above a tile
+    canvas = torch.zeros(nrows * (h + top) + pad, ncols * (w + pad) + pad)
+    for i, img in enumerate(images.detach().float().cpu()):
+        r, c = divmod(i, ncols)
+        y0, x0 = top + r * (h + top), pad + c * (w + pad)
+        canvas[y0 : y0 + h, x0 : x0 + w] = img
+    ax = new_axes(ax, figsize=(1.2 * ncols, 1.45 * nrows + 0.2))
+    ax.imshow(canvas.numpy(), cmap="gray_r", vmin=0, vmax=1, interpolation="nearest")
+    for i, text in enumerate(captions or []):
+        r, c = divmod(i, ncols)
+        ax.text(pad + c * (w + pad) + w / 2, top + r * (h + top) - 1, text,
+                ha="center", va="bottom", fontsize=7)  # fmt: skip
+    for r in range(nrows):  # thin frames so that white digits edges show
+        for c in range(min(ncols, n - r * ncols)):
+            ax.add_patch(plt.Rectangle(
+                (pad + c * (w + pad) - 0.5, top + r * (h + top) - 0.5), w, h,
+                fill=False, linewidth=0.4, edgecolor="0.7",
+            ))  # fmt: skip
+    ax.set_axis_off()
+    return ax
+
+
+def selective_prediction(
+    rejected: torch.Tensor,
+    accuracies: dict[str, torch.Tensor],
+    *,
+    ax: Axes | None = None,
+) -> Axes:
+    """Accuracy on the kept examples against the share refused, one line each.
+
+    ``accuracies`` maps a label to the output of
+    :func:`bayesdl.metrics.selective_accuracy` for the shares ``rejected``.
+
+    Example::
+
+        >>> shares = torch.linspace(0, 0.5, 51)
+        >>> acc = selective_accuracy(probs, labels, entropy(probs), shares)
+        >>> ax = selective_prediction(shares, {"BNN, entropy": acc})
+    """
+    rejected = torch.as_tensor(rejected, dtype=torch.float64)
+    ax = new_axes(ax, figsize=(5.0, 3.5))
+    for name, acc in accuracies.items():
+        acc = torch.as_tensor(acc, dtype=torch.float64)
+        if acc.shape != rejected.shape:
+            raise ValueError(
+                f"accuracies[{name!r}] has shape {tuple(acc.shape)}, "
+                f"rejected has {tuple(rejected.shape)}."
+            )
+        ax.plot(100 * rejected.numpy(), 100 * acc.numpy(), label=name)
+    ax.set(xlabel="images refused, most uncertain first (%)",
+           ylabel="accuracy on the rest (%)")  # fmt: skip
+    ax.legend(fontsize=8)
+    return ax
+
+
+def _numpy_1d(name: str, values):
+    import numpy as np
+
+    arr = np.asarray(torch.as_tensor(values).detach().cpu(), dtype=float).reshape(-1)
+    if arr.size == 0:
+        raise ValueError(f"{name} is empty.")
+    return arr
+
+
+def loss_curve(
+    losses: Sequence[float] | torch.Tensor,
+    *,
+    label: str | None = None,
+    window: int | None = None,
+    start: int = 0,
+    yscale: str = "linear",
+    ax: Axes | None = None,
+) -> Axes:
+    """Plot a loss history: every step faintly, a running mean on top.
+
+    ``window`` is the running mean's width in steps (default: a fiftieth of
+    the run, at least one); ``start`` drops the first steps, whose large
+    losses would otherwise squash the rest; ``yscale`` is any matplotlib
+    scale (``"symlog"`` suits losses that span orders of magnitude).
+
+    Example::
+
+        >>> fit = fit_svi(model, guide, x, y, num_steps=2000)
+        >>> ax = loss_curve(fit.losses, label="AutoNormal", start=100)
+    """
+    import numpy as np
+
+    values = _numpy_1d("losses", losses)
+    if not 0 <= start < values.size:
+        raise ValueError(f"start must be in [0, {values.size}), got {start!r}.")
+    window = max(1, values.size // 50) if window is None else window
+    if window < 1:
+        raise ValueError(f"window must be a positive int, got {window!r}.")
+    ax = new_axes(ax, figsize=(6.0, 3.5))
+    steps = np.arange(values.size)
+    line = ax.plot(steps[start:], values[start:], lw=0.5, alpha=0.35)[0]
+    if window > 1 and values.size >= window:
+        smooth = np.convolve(values, np.ones(window) / window, mode="valid")
+        x_smooth = steps[window - 1 :]
+        keep = x_smooth >= start
+        ax.plot(
+            x_smooth[keep], smooth[keep], color=line.get_color(), lw=1.5, label=label
+        )
+    else:
+        line.set_label(label)
+    ax.set(xlabel="step", ylabel="loss (negative ELBO)", yscale=yscale)
+    if label is not None:
+        ax.legend()
+    return ax
+
+
+def posterior_marginals(
+    samples: Mapping[str, torch.Tensor] | None = None,
+    *,
+    normals: Mapping[str, tuple[float, float]] | None = None,
+    bins: int = 40,
+    xlabel: str | None = None,
+    ax: Axes | None = None,
+) -> Axes:
+    """Compare marginal posteriors of one scalar: histograms and normal curves.
+
+    ``samples`` maps a label to draws of the scalar (any shape, flattened);
+    ``normals`` maps a label to the ``(mean, sd)`` of a normal density (an
+    exact posterior, a Gaussian guide's marginal). Each entry is drawn in
+    its own colour and labelled.
+
+    Example::
+
+        >>> ax = posterior_marginals(
+        ...     {"NUTS": nuts.flat("weight")},
+        ...     normals={"exact": (0.84, 0.05)},
+        ...     xlabel="slope",
+        ... )
+    """
+    import numpy as np
+
+    samples, normals = dict(samples or {}), dict(normals or {})
+    if not samples and not normals:
+        raise ValueError("give at least one entry in samples or normals.")
+    drawn = {k: _numpy_1d(f"samples[{k!r}]", v) for k, v in samples.items()}
+    for k, (mu, sd) in normals.items():
+        if not (math.isfinite(mu) and math.isfinite(sd) and sd > 0):
+            raise ValueError(f"normals[{k!r}] needs a finite mean and a positive sd.")
+    lows = [np.quantile(v, 0.001) for v in drawn.values()]
+    highs = [np.quantile(v, 0.999) for v in drawn.values()]
+    lows += [mu - 4 * sd for mu, sd in normals.values()]
+    highs += [mu + 4 * sd for mu, sd in normals.values()]
+    lo, hi = min(lows), max(highs)
+    ax = new_axes(ax)
+    edges = np.linspace(lo, hi, bins + 1)
+    for k, v in drawn.items():
+        ax.hist(v, bins=edges, density=True, histtype="stepfilled", alpha=0.35, label=k)
+    grid = np.linspace(lo, hi, 400)
+    for k, (mu, sd) in normals.items():
+        dens = np.exp(-0.5 * ((grid - mu) / sd) ** 2) / (sd * math.sqrt(2 * math.pi))
+        ax.plot(grid, dens, lw=1.8, label=k)
+    ax.set(xlabel=xlabel, ylabel="density")
+    ax.legend(fontsize=8)
+    return ax
+
+
+def predictive_band(
+    x: torch.Tensor,
+    samples: torch.Tensor,
+    *,
+    level: float = 0.9,
+    x_obs: torch.Tensor | None = None,
+    y_obs: torch.Tensor | None = None,
+    label: str = "predictive mean",
+    ax: Axes | None = None,
+) -> Axes:
+    """Draw a predictive mean and its central ``level`` band over inputs ``x``.
+
+    ``x`` has shape (M,) and ``samples`` shape (S, M): S draws of the
+    prediction at each input (e.g. ``Predictive(...)(x)["obs"]``). Observed
+    points ``x_obs``, ``y_obs`` are drawn on top when given.
+
+    Example::
+
+        >>> draws = Predictive(model, guide=guide, num_samples=500)(x_grid)
+        >>> ax = predictive_band(x_grid, draws["obs"], x_obs=x, y_obs=y)
+    """
+    import numpy as np
+
+    if not 0 < level < 1:
+        raise ValueError(f"level must be in (0, 1), got {level!r}.")
+    xs = _numpy_1d("x", x)
+    draws = np.asarray(torch.as_tensor(samples).detach().cpu(), dtype=float)
+    if draws.ndim < 2 or draws.shape[-1] != xs.size:
+        raise ValueError(
+            f"samples must have shape (S, {xs.size}) to match x, got "
+            f"{tuple(draws.shape)}."
+        )
+    draws = draws.reshape(-1, xs.size)
+    if (x_obs is None) != (y_obs is None):
+        raise ValueError("give both x_obs and y_obs, or neither.")
+    order = np.argsort(xs)
+    lo, hi = np.quantile(draws, [(1 - level) / 2, (1 + level) / 2], axis=0)
+    ax = new_axes(ax, figsize=(6.0, 4.0))
+    band = f"{100 * level:g}% predictive interval"
+    ax.fill_between(xs[order], lo[order], hi[order], alpha=0.3, label=band)
+    ax.plot(xs[order], draws.mean(0)[order], lw=2, label=label)
+    if x_obs is not None:
+        xo, yo = _numpy_1d("x_obs", x_obs), _numpy_1d("y_obs", y_obs)
+        ax.scatter(xo, yo, s=10, color="black", label="data", zorder=3)
+    ax.set(xlabel="$x$", ylabel="$y$")
+    ax.legend(fontsize=8)
+    return ax
+
+
+def gaussian_ellipse(
+    mean: torch.Tensor,
+    cov: torch.Tensor,
+    *,
+    level: float = 0.9,
+    label: str | None = None,
+    ax: Axes | None = None,
+    **style,
+) -> Axes:
+    """Draw the contour of a 2-D Gaussian that holds ``level`` of its mass.
+
+    The contour is :math:`\\{z : (z-m)^\\top C^{-1} (z-m) = r^2\\}` with
+    :math:`r^2 = -2 \\log(1 - \\mathrm{level})`, the ``level`` quantile of a
+    chi-square with two degrees of freedom; the mean is marked with a cross.
+    ``style`` goes to ``ax.plot``.
+
+    Example::
+
+        >>> post = conjugate_posterior(x, y, prior_scale=10.0, noise_scale=0.5)
+        >>> ax = gaussian_ellipse(post.mean, post.covariance_matrix, label="exact")
+    """
+    mean = torch.as_tensor(mean, dtype=torch.float64).detach().cpu()
+    cov = torch.as_tensor(cov, dtype=torch.float64).detach().cpu()
+    if mean.shape != (2,) or cov.shape != (2, 2):
+        raise ValueError(
+            f"mean must have shape (2,) and cov (2, 2), got {tuple(mean.shape)} "
+            f"and {tuple(cov.shape)}."
+        )
+    if not 0 < level < 1:
+        raise ValueError(f"level must be in (0, 1), got {level!r}.")
+    chol, info = torch.linalg.cholesky_ex(cov)
+    if info.item() != 0 or not torch.allclose(cov, cov.T):
+        raise ValueError("cov must be symmetric positive definite.")
+    radius = math.sqrt(-2.0 * math.log1p(-level))
+    t = torch.linspace(0, 2 * math.pi, 200, dtype=torch.float64)
+    curve = mean[:, None] + radius * chol @ torch.stack([t.cos(), t.sin()])
+    ax = new_axes(ax)
+    (line,) = ax.plot(curve[0].numpy(), curve[1].numpy(), label=label, **style)
+    ax.plot([mean[0].item()], [mean[1].item()], "+", ms=8, color=line.get_color())
+    if label is not None:
+        ax.legend(fontsize=8)
     return ax
