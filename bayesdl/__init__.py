@@ -22,7 +22,7 @@ import numpy as np  # noqa: E402
 import pyro  # noqa: E402
 import torch  # noqa: E402
 
-from . import cache, config, data, infer, plots  # noqa: E402
+from . import cache, config, data, infer, metrics, models, plots, zoo  # noqa: E402
 from .config import choose, device, profile  # noqa: E402
 
 __version__ = "0.1.0"
@@ -35,9 +35,12 @@ __all__ = [
     "data",
     "device",
     "infer",
+    "metrics",
+    "models",
     "plots",
     "profile",
     "setup",
+    "zoo",
 ]
 
 

@@ -1,0 +1,59 @@
+"""The zoo: trained once per profile, then loaded from the cache."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+import torch
+
+import bayesdl
+from bayesdl import zoo
+
+
+@pytest.mark.slow
+def test_bnn_mnist_trains_once_then_loads_quickly(smoke, tmp_path, monkeypatch):
+    monkeypatch.setenv("BAYESDL_CACHE", str(tmp_path))
+    first = zoo.bnn_mnist()
+    assert len(list(tmp_path.glob("bnn_mnist-*.pt"))) == 1
+    start = time.perf_counter()
+    second = zoo.bnn_mnist()
+    assert time.perf_counter() - start < 5.0
+    assert second.train_seconds == first.train_seconds
+    x, y = bayesdl.data.load("mnist", "test")
+    x, y = x[:300], y[:300]
+    torch.manual_seed(0)
+    p1 = first.predict(x, num_samples=3)
+    torch.manual_seed(0)
+    p2 = second.predict(x, num_samples=3)
+    assert p1.shape == (3, 300, 10)
+    assert torch.equal(p1, p2)
+    assert bayesdl.metrics.accuracy(p1, y) > 0.5  # chance is 0.1
+    with pytest.raises(ValueError, match="shape"):
+        second.predict(x[:, 0], num_samples=2)
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        second.predict(x * 255, num_samples=2)
+
+
+@pytest.mark.slow
+def test_lenet_mnist_is_cached_too(smoke, tmp_path, monkeypatch):
+    monkeypatch.setenv("BAYESDL_CACHE", str(tmp_path))
+    net = zoo.lenet_mnist()
+    again = zoo.lenet_mnist()
+    x = bayesdl.data.load("mnist", "test")[0][:50]
+    assert torch.equal(net.predict(x), again.predict(x))
+
+
+def test_settings_depend_on_the_profile(smoke, monkeypatch):
+    small = zoo.mnist_settings()
+    monkeypatch.setenv("BAYESDL_PROFILE", "full")
+    full = zoo.mnist_settings()
+    assert small["num_train"] < full["num_train"] == 60_000
+    assert {k: v for k, v in small.items() if k not in ("num_train", "num_epochs")} == {
+        k: v for k, v in full.items() if k not in ("num_train", "num_epochs")
+    }
+
+
+def test_bad_seed_raises():
+    with pytest.raises(ValueError, match="seed"):
+        zoo.bnn_mnist(seed=-1)
