@@ -101,10 +101,14 @@ def _tutorial_batches(
 
     raw = folder / "MNIST" / "raw"
     raw.mkdir(parents=True, exist_ok=True)
+    data.fetch("mnist")  # the verified files, fetched if need be
     source = data.raw_dir("mnist")
     for filename in data.FILES["train"] + data.FILES["test"]:
+        stored = source / filename
+        if not stored.is_file():
+            stored = source / f"{filename}.gz"
         with (
-            data._open_maybe_gzip(source / filename) as src,
+            data._open_maybe_gzip(stored) as src,
             open(raw / filename, "wb") as dst,
         ):
             shutil.copyfileobj(src, dst)
