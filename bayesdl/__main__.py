@@ -1,9 +1,13 @@
-"""Command line: ``python -m bayesdl {data, bench}``.
+"""Command line: ``python -m bayesdl {data, train, bench}``.
 
 ``python -m bayesdl data [--name NAME] [--data-dir DIR]``
     Fetch and verify MNIST and Fashion-MNIST (or the one named) and print,
     per dataset, where each file came from, the counts per split, the
     training pixel mean and standard deviation, and the class counts.
+``python -m bayesdl train [MODEL ...]``
+    Train the chapters' models of :mod:`bayesdl.zoo` (all by default) in the
+    active profile, or load them when they are cached already, and print how
+    long each took.
 ``python -m bayesdl bench [ARGS ...]``
     Run the benchmarks of :mod:`bayesdl.bench`, which parses ``ARGS``.
 
@@ -46,6 +50,18 @@ def _parser() -> argparse.ArgumentParser:
         metavar="DIR",
         help="the data folder (default: BAYESDL_DATA or ~/.cache/bayesdl/data)",
     )
+    train = commands.add_parser(
+        "train",
+        help="train (or load from the cache) the chapters' models of bayesdl.zoo",
+        description="Train the zoo's models once, so that chapters and "
+        "notebooks load them from the cache.",
+    )
+    train.add_argument(
+        "models",
+        nargs="*",
+        metavar="MODEL",
+        help=f"which models (default: all of {', '.join(ZOO_MODELS)})",
+    )
     commands.add_parser(
         "bench",
         add_help=False,  # bayesdl.bench parses its own arguments, -h included
@@ -86,6 +102,37 @@ def _data(args: argparse.Namespace) -> int:
     return status
 
 
+ZOO_MODELS = ("bnn_mnist", "lenet_mnist")
+"""The models ``python -m bayesdl train`` knows (functions of bayesdl.zoo)."""
+
+
+def _train(args: argparse.Namespace) -> int:
+    from . import config, zoo
+
+    unknown = [m for m in args.models if m not in ZOO_MODELS]
+    if unknown:
+        print(
+            f"error: unknown model(s) {', '.join(unknown)}; choose from "
+            f"{', '.join(ZOO_MODELS)}.",
+            file=sys.stderr,
+        )
+        return 2
+    for name in args.models or ZOO_MODELS:
+        start = time.perf_counter()
+        try:
+            model = getattr(zoo, name)()
+        except data.DataUnavailableError as err:
+            print(f"error: {err}", file=sys.stderr)
+            return 1
+        seconds = time.perf_counter() - start
+        print(
+            f"{name}: ready in {seconds:.1f} s (profile {config.profile()}; "
+            f"its training took {model.train_seconds:.1f} s)"
+        )
+        sys.stdout.flush()
+    return 0
+
+
 def _bench(argv: list[str]) -> int:
     try:
         bench = importlib.import_module("bayesdl.bench")
@@ -116,6 +163,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _bench(rest)
     if rest:
         parser.error(f"unrecognized arguments: {' '.join(rest)}")
+    if args.command == "train":
+        return _train(args)
     return _data(args)
 
 

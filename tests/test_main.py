@@ -110,3 +110,19 @@ def test_python_dash_m(real_root):
     )
     assert result.returncode == 0, result.stderr
     assert "train pixel mean 0.1307" in result.stdout
+
+
+def test_train_command_trains_then_loads(smoke, monkeypatch, tmp_path, capsys):
+    monkeypatch.setenv("BAYESDL_CACHE", str(tmp_path / "artifacts"))
+    assert main(["train", "lenet_mnist"]) == 0
+    first = capsys.readouterr().out
+    assert first.startswith("lenet_mnist: ready in") and "profile smoke" in first
+    assert len(list((tmp_path / "artifacts").glob("lenet_mnist-*.pt"))) == 1
+    assert main(["train", "lenet_mnist"]) == 0  # now loaded from the cache
+    assert len(list((tmp_path / "artifacts").glob("*.pt"))) == 1
+
+
+def test_train_command_rejects_unknown_models(capsys):
+    assert main(["train", "resnet"]) == 2
+    err = capsys.readouterr().err
+    assert "unknown model(s) resnet" in err and "bnn_mnist, lenet_mnist" in err
