@@ -174,7 +174,10 @@ class BayesianLayer(PyroModule):
 
     def _op(self, x: torch.Tensor, weight: torch.Tensor, bias) -> torch.Tensor:
         """The deterministic layer: ``F.linear``, ``F.conv2d``, ..."""
-        raise NotImplementedError
+        raise TypeError(
+            f"{type(self).__name__} is a BayesianLayer without an operation: a "
+            "subclass must define _op(x, weight, bias), as BayesianLinear does."
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """One draw of the layer's output under the posterior ``q``.
