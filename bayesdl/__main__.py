@@ -60,7 +60,7 @@ def _parser() -> argparse.ArgumentParser:
         "models",
         nargs="*",
         metavar="MODEL",
-        help=f"which models (default: all of {', '.join(ZOO_MODELS)})",
+        help="which models (default: all of them; see the list below)",
     )
     commands.add_parser(
         "bench",
@@ -102,33 +102,28 @@ def _data(args: argparse.Namespace) -> int:
     return status
 
 
-ZOO_MODELS = ("bnn_mnist", "lenet_mnist")
-"""The models ``python -m bayesdl train`` knows (functions of bayesdl.zoo)."""
-
-
 def _train(args: argparse.Namespace) -> int:
     from . import config, zoo
 
-    unknown = [m for m in args.models if m not in ZOO_MODELS]
+    unknown = [m for m in args.models if m not in zoo.REGISTRY]
     if unknown:
         print(
             f"error: unknown model(s) {', '.join(unknown)}; choose from "
-            f"{', '.join(ZOO_MODELS)}.",
+            f"{', '.join(zoo.REGISTRY)}.",
             file=sys.stderr,
         )
         return 2
-    for name in args.models or ZOO_MODELS:
+    for name in args.models or list(zoo.REGISTRY):
         start = time.perf_counter()
         try:
-            model = getattr(zoo, name)()
+            model = zoo.REGISTRY[name][0]()
         except data.DataUnavailableError as err:
             print(f"error: {err}", file=sys.stderr)
             return 1
         seconds = time.perf_counter() - start
-        print(
-            f"{name}: ready in {seconds:.1f} s (profile {config.profile()}; "
-            f"its training took {model.train_seconds:.1f} s)"
-        )
+        trained = getattr(model, "train_seconds", None)
+        note = f"; its training took {trained:.1f} s" if trained is not None else ""
+        print(f"{name}: ready in {seconds:.1f} s (profile {config.profile()}{note})")
         sys.stdout.flush()
     return 0
 
@@ -145,8 +140,7 @@ def _bench(argv: list[str]) -> int:
             file=sys.stderr,
         )
         return 2
-    result = bench.main(argv)
-    return int(result or 0)
+    return int(bench.main(argv) or 0)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -163,9 +157,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _bench(rest)
     if rest:
         parser.error(f"unrecognized arguments: {' '.join(rest)}")
-    if args.command == "train":
-        return _train(args)
-    return _data(args)
+    try:
+        if args.command == "train":
+            return _train(args)
+        return _data(args)
+    except ValueError as err:  # a bad setting, e.g. BAYESDL_PROFILE=fulll
+        print(f"error: {err}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

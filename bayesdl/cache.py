@@ -5,60 +5,151 @@ An artifact is whatever a training function returns, as long as
 dicts, and nested lists, tuples and dicts of numbers and strings.
 
 The key of an entry is the artifact's name, its configuration, the profile,
-the seed and a hash of the package's source, so that a change of any of them
-trains anew. Entries are written atomically (a temporary file, then a rename)
-and an entry that cannot be read is trained again, with a warning.
+the seed and a hash of the source of the modules that train it (the model's
+module, the training loop, the data loader, the checks and the settings), so
+that a change of any of them trains anew while an edit to a plot or a
+benchmark does not. Entries are written atomically (a temporary file, then a
+rename); an entry that cannot be read, or that its ``validate`` function
+rejects, is trained again, with a warning.
 """
 
 from __future__ import annotations
 
 import hashlib
+import importlib
 import io
 import json
+import math
 import os
 import re
-import tempfile
+import types
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
 import torch
 
-from . import config
+from . import checks, config
 
 T = TypeVar("T")
 
 _NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
 
 
-def entry_key(name: str, settings: Mapping[str, Any], seed: int) -> str:
-    """The hexadecimal key of an artifact (name, settings, profile, seed, source).
+CORE = (
+    "bayesdl.infer",
+    "bayesdl.data",
+    "bayesdl.checks",
+    "bayesdl.config",
+    "bayesdl.cache",
+)
+"""The modules every artifact's key covers: the training loop, the data, the
+checks, the settings and this cache. A model's own module is added by the
+caller through ``sources``; plots, metrics, benchmarks and the command line
+are left out, so editing them retrains nothing."""
+
+_MAX_NAME = 100
+
+
+def _module_files(module: object) -> list[Path]:
+    if isinstance(module, str):
+        module = importlib.import_module(module)
+    if not isinstance(module, types.ModuleType):
+        raise ValueError(
+            f"sources must hold modules (e.g. bayesdl.models.vae), got {module!r}."
+        )
+    if hasattr(module, "__path__"):  # a package: every .py file in it
+        root = Path(next(iter(module.__path__)))
+        return sorted(p for p in root.rglob("*.py") if "__pycache__" not in p.parts)
+    if not getattr(module, "__file__", None):
+        raise ValueError(f"module {module.__name__} has no source file to hash.")
+    return [Path(module.__file__)]
+
+
+def source_digest(sources: Sequence[object] = ()) -> str:
+    """A short SHA-256 of the source of :data:`CORE` and of ``sources``.
+
+    Example::
+
+        >>> import bayesdl.models.bnn
+        >>> len(source_digest([bayesdl.models.bnn]))
+        16
+    """
+    files = {p.resolve() for m in (*CORE, *sources) for p in _module_files(m)}
+    root = config.package_dir()
+    digest = hashlib.sha256()
+    for path in sorted(files):
+        try:
+            label = path.relative_to(root).as_posix()
+        except ValueError:
+            label = path.name
+        digest.update(label.encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()[:16]
+
+
+def _check_settings(value: Any, where: str = "settings") -> None:
+    """Refuse what JSON would silently merge ({1: 'a'} and {'1': 'a'})."""
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise ValueError(
+                    f"{where} must have string keys, got {key!r}: JSON would "
+                    "turn it into a string and two settings could share a key."
+                )
+            _check_settings(item, f"{where}[{key!r}]")
+    elif isinstance(value, list | tuple):
+        for i, item in enumerate(value):
+            _check_settings(item, f"{where}[{i}]")
+    elif isinstance(value, float) and not math.isfinite(value):
+        raise ValueError(f"{where} must be finite, got {value!r}.")
+    elif value is not None and not isinstance(value, bool | int | float | str):
+        raise ValueError(
+            f"{where} must hold numbers, strings, lists and dicts, got "
+            f"{type(value).__name__}."
+        )
+
+
+def _check_name(name: object) -> str:
+    if not isinstance(name, str) or not _NAME.match(name) or len(name) > _MAX_NAME:
+        raise ValueError(
+            f"artifact name {name!r} must be 1 to {_MAX_NAME} letters, digits, "
+            "'_', '-' or '.'."
+        )
+    return name
+
+
+def entry_key(
+    name: str, settings: Mapping[str, Any], seed: int, sources: Sequence[object] = ()
+) -> str:
+    """The hexadecimal key of an artifact.
+
+    It covers the name, the settings, the profile, the seed, and the source
+    of :data:`CORE` and of ``sources`` (the modules that define and train the
+    model).
 
     Example::
 
         >>> k = entry_key("bnn", {"hidden": 400}, seed=0)
     """
+    _check_name(name)
+    _check_settings(dict(settings))
     payload = {
         "name": name,
         "settings": settings,
         "profile": config.profile(),
-        "seed": seed,
-        "source": config.source_hash(),
+        "seed": checks.seed(seed),
+        "source": source_digest(sources),
     }
-    try:
-        text = json.dumps(payload, sort_keys=True)
-    except TypeError as err:
-        raise ValueError(
-            f"settings of artifact {name!r} must be JSON-serialisable "
-            f"(numbers, strings, lists, dicts): {err}"
-        ) from err
+    text = json.dumps(payload, sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:20]
 
 
-def entry_path(name: str, settings: Mapping[str, Any], seed: int) -> Path:
+def entry_path(
+    name: str, settings: Mapping[str, Any], seed: int, sources: Sequence[object] = ()
+) -> Path:
     """Where the artifact's cache entry lives."""
-    return config.cache_dir() / f"{name}-{entry_key(name, settings, seed)}.pt"
+    return config.cache_dir() / f"{name}-{entry_key(name, settings, seed, sources)}.pt"
 
 
 def save_atomic(obj: Any, path: Path) -> None:
@@ -66,20 +157,82 @@ def save_atomic(obj: Any, path: Path) -> None:
 
     The bytes go to a temporary file in the same folder, which then replaces
     ``path`` in one step: a reader sees the old file or the new one, never a
-    part of either.
+    part of either. See :func:`write_atomic` for the file's mode and the
+    clean-up of temporary files that a killed process left behind.
+
+    Example::
+
+        >>> save_atomic({"w": torch.zeros(3)}, Path("entry.pt"))  # doctest: +SKIP
+    """
+    write_atomic(path, lambda fh: torch.save(obj, fh))
+
+
+def write_atomic(
+    path: Path, write: Callable[[Any], None], *, stale_after_s: float = 3600.0
+) -> None:
+    """Create or replace ``path`` atomically with what ``write(file)`` writes.
+
+    ``write`` gets a binary file open for writing. Its bytes go to a temporary
+    file ``.<name>.<random>`` next to ``path``, are flushed to disk, and the
+    file then replaces ``path`` with a rename. The new file gets the mode that
+    the umask gives (0644 under the usual umask 022), as ``open`` would. A
+    temporary file of the same ``path`` that is older than ``stale_after_s``
+    was left by a killed writer and is removed first.
+
+    Example::
+
+        >>> write_atomic(Path("notes.txt"), lambda fh: fh.write(b"hi"))  # doctest: +SKIP
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    prefix = f".{path.name}."
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
+    flags |= getattr(os, "O_BINARY", 0)
+    for _ in range(100):
+        tmp = path.parent / f"{prefix}{os.urandom(6).hex()}"
+        try:
+            fd = os.open(tmp, flags, 0o666)  # the umask applies, as for open()
+            break
+        except FileExistsError:
+            continue
+    else:  # pragma: no cover - 100 collisions of 48 random bits
+        raise FileExistsError(f"cannot create a temporary file for {path}")
     try:
         with os.fdopen(fd, "wb") as fh:
-            torch.save(obj, fh)
+            oldest = os.fstat(fh.fileno()).st_mtime - stale_after_s
+            _remove_stale_temporaries(path, keep=tmp, older_than=oldest)
+            write(fh)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
+
+
+def _remove_stale_temporaries(path: Path, keep: Path, older_than: float) -> None:
+    """Remove ``path``'s temporary files last written before ``older_than``.
+
+    Best effort: what cannot be listed or removed is left for the next write.
+    """
+    prefix = f".{path.name}."
+    try:
+        with os.scandir(path.parent) as entries:
+            stale = [
+                e.path
+                for e in entries
+                if e.name.startswith(prefix)
+                and e.name != keep.name
+                and e.is_file(follow_symlinks=False)
+                and e.stat(follow_symlinks=False).st_mtime < older_than
+            ]
+    except OSError:
+        return
+    for name in stale:
+        try:
+            os.unlink(name)
+        except OSError:  # removed meanwhile by another writer
+            pass
 
 
 def _check_loadable(name: str, artifact: Any) -> None:
@@ -103,13 +256,19 @@ def train_or_load(
     *,
     settings: Mapping[str, Any] | None = None,
     seed: int = 0,
+    sources: Sequence[object] = (),
+    validate: Callable[[Any], None] | None = None,
 ) -> T:
     """Return the cached artifact ``name``, or run ``train()`` and cache it.
 
     ``train`` takes no arguments and returns the artifact; ``settings`` are
     whatever determines it (sizes, steps, learning rate); ``seed`` is the seed
-    it was trained with. The entry is read with ``weights_only=True``, so an
-    artifact holds tensors and plain data, not pickled objects.
+    it was trained with; ``sources`` the modules (besides :data:`CORE`) whose
+    code makes it, typically the model's module. The entry is read with
+    ``weights_only=True``, so an artifact holds tensors and plain data, not
+    pickled objects. ``validate(artifact)``, when given, runs on a loaded
+    entry and raises if it is unusable (wrong keys, shapes, NaN weights): the
+    entry is then trained again, with a warning.
 
     Example::
 
@@ -120,21 +279,20 @@ def train_or_load(
         >>> torch.equal(art["w"], art2["w"])
         True
     """
-    if not isinstance(name, str) or not _NAME.match(name):
-        raise ValueError(
-            f"artifact name {name!r} must be a non-empty string of letters, "
-            "digits, '_', '-' or '.'."
-        )
+    _check_name(name)
     if not callable(train):
         raise TypeError(f"train must be a callable with no arguments, got {train!r}.")
     settings = dict(settings or {})
-    path = entry_path(name, settings, seed)
+    path = entry_path(name, settings, seed, sources)
     if path.exists():
         try:
-            return torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as err:  # noqa: BLE001 - any unreadable entry is retrained
+            artifact = torch.load(path, map_location="cpu", weights_only=True)
+            if validate is not None:
+                validate(artifact)
+            return artifact
+        except Exception as err:  # noqa: BLE001 - any unusable entry is retrained
             warnings.warn(
-                f"cache entry {path} could not be read ({type(err).__name__}: "
+                f"cache entry {path} could not be used ({type(err).__name__}: "
                 f"{err}); training {name!r} again.",
                 RuntimeWarning,
                 stacklevel=2,

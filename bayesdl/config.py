@@ -82,11 +82,23 @@ def device() -> torch.device:
                 f"BAYESDL_DEVICE={name!r} is not a torch device; use e.g. "
                 "'cpu', 'cuda' or 'cuda:0'."
             ) from err
+        if dev.type not in ("cpu", "cuda"):
+            raise ValueError(
+                f"BAYESDL_DEVICE={name!r} is a {dev.type!r} device, which bayesdl "
+                "does not support; use 'cpu', 'cuda' or 'cuda:N'."
+            )
         if dev.type == "cuda" and not torch.cuda.is_available():
             raise ValueError(
                 f"BAYESDL_DEVICE={name!r} asks for CUDA, but torch sees no GPU; "
                 "unset BAYESDL_DEVICE or set it to 'cpu'."
             )
+        if dev.type == "cuda" and dev.index is not None:
+            count = torch.cuda.device_count()
+            if dev.index >= count:
+                raise ValueError(
+                    f"BAYESDL_DEVICE={name!r} names GPU {dev.index}, but torch sees "
+                    f"{count} GPU(s), numbered 0..{count - 1}."
+                )
         return dev
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 

@@ -1,8 +1,10 @@
-"""Inference: stochastic variational inference with a history, a clock and a
-guard against divergence.
+"""Inference: the package's training loops and NUTS.
 
-``fit_svi`` is the one training loop of the book. It runs full-batch steps,
-or epochs of mini-batches when it is given ``data`` and a ``batch_size``.
+:func:`fit_svi` fits any Pyro model and guide by SVI, full batch or in
+mini-batches, with a loss history, a clock and a guard against divergence;
+:func:`fit_deterministic` trains an ordinary classifier the same way by
+maximum likelihood. Both draw their mini-batches from :func:`batches`.
+:func:`run_nuts` samples a small model's posterior with NUTS.
 """
 
 from __future__ import annotations
@@ -12,19 +14,24 @@ import math
 import os
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import pyro
 import torch
-from pyro.infer import SVI, Trace_ELBO
+import torch.nn.functional as F
+from pyro.infer import Trace_ELBO
 from pyro.infer.elbo import ELBO
-from pyro.optim import PyroOptim
+
+from . import checks
 
 __all__ = [
     "DivergenceError",
     "FitResult",
     "NutsResult",
+    "batches",
+    "fit_deterministic",
     "fit_svi",
     "progress_enabled",
     "run_nuts",
@@ -72,37 +79,117 @@ def progress_enabled() -> bool:
     return bool(getattr(sys.stderr, "isatty", lambda: False)())
 
 
-class _LocalParamSVI(SVI):
-    """``SVI`` whose step also works with ``module_local_params=True``.
+def batches(
+    *tensors: torch.Tensor,
+    batch_size: int,
+    generator: torch.Generator | None = None,
+    shuffle: bool = True,
+) -> Iterator[list[torch.Tensor]]:
+    """One epoch of mini-batches of in-memory tensors, as index slices.
 
-    Pyro's own ``SVI.step`` calls ``.unconstrained()`` on every parameter it
-    traces, but a ``PyroModule``'s plain ``nn.Parameter`` (an
-    ``AutoMultivariateNormal``'s ``loc``, a network's weights) is traced
-    as itself when parameters are module-local, and has no such method.
+    The tensors share their first dimension N; the order is a fresh random
+    permutation drawn from ``generator`` (or torch's global generator), or
+    ``0..N-1`` with ``shuffle=False``. The last batch may be smaller. Every
+    training loop of the package draws its batches here.
+
+    Example::
+
+        >>> x, y = torch.randn(10, 2), torch.arange(10)
+        >>> [len(b[0]) for b in batches(x, y, batch_size=4)]
+        [4, 4, 2]
     """
-
-    def step(self, *args, **kwargs):
-        with pyro.poutine.trace(param_only=True) as capture:
-            loss = self.loss_and_grads(self.model, self.guide, *args, **kwargs)
-        params = {_leaf(site["value"]) for site in capture.trace.nodes.values()}
-        self.optim(params)
-        pyro.infer.util.zero_grads(params)
-        return pyro.infer.util.torch_item(loss)
-
-
-def _leaf(value: torch.Tensor) -> torch.Tensor:
-    """The unconstrained tensor that a traced parameter value comes from."""
-    ref = getattr(value, "unconstrained", None)
-    return ref() if ref is not None else value
+    n = _common_length(tensors)
+    batch_size = checks.positive_int("batch_size", batch_size)
+    device = tensors[0].device
+    if shuffle:
+        order = torch.randperm(n, generator=generator, device="cpu").to(device)
+    else:
+        order = torch.arange(n, device=device)
+    for start in range(0, n, batch_size):
+        idx = order[start : start + batch_size]
+        yield [t[idx] for t in tensors]
 
 
-def _check_finite(loss: float, step: int, lr_hint: str) -> None:
-    if not math.isfinite(loss):
-        raise DivergenceError(
-            f"the ELBO loss became {loss} at step {step}. Try a smaller learning "
-            f"rate{lr_hint}, standardise the inputs, initialise the guide's "
-            "scales smaller (e.g. init_scale=0.01), or check the data for NaN."
+def _common_length(tensors: Sequence[object]) -> int:
+    if not tensors:
+        raise ValueError("need at least one tensor to draw batches from.")
+    if not all(isinstance(t, torch.Tensor) for t in tensors):
+        kinds = ", ".join(type(t).__name__ for t in tensors)
+        raise ValueError(f"data must be torch tensors, got {kinds}.")
+    sizes = {len(t) if t.ndim else -1 for t in tensors}
+    if len(sizes) != 1:
+        raise ValueError(
+            f"the tensors have different lengths {sorted(sizes)}; they must "
+            "share the first dimension."
         )
+    n = sizes.pop()
+    if n < 1:
+        raise ValueError("the data has no rows: each tensor needs at least one.")
+    return n
+
+
+def _epoch_source(data: object, batch_size: int | None, generator):
+    """A function that returns one epoch of batches, and the batches per epoch."""
+    if isinstance(data, tuple | list):
+        if batch_size is None:
+            raise ValueError("data given as tensors needs batch_size=.")
+        n = _common_length(data)
+        batch_size = checks.positive_int("batch_size", batch_size)
+        per_epoch = math.ceil(n / batch_size)
+        return (lambda: batches(*data, batch_size=batch_size, generator=generator)), (
+            per_epoch
+        )
+    if isinstance(data, torch.Tensor):
+        raise ValueError(
+            "data must be a tuple of tensors, e.g. data=(x,) or data=(x, y), or "
+            "an iterable of batches; got a single tensor."
+        )
+    if not (hasattr(data, "__iter__") and hasattr(data, "__len__")):
+        raise ValueError(
+            "data must be a tuple of tensors (x, y, ...) or an iterable of "
+            f"batches with a length, got {type(data).__name__}."
+        )
+    if batch_size is not None:
+        raise ValueError(
+            "batch_size= is for data given as tensors; an iterable of batches "
+            "sets its own batch size."
+        )
+    per_epoch = checks.positive_int("len(data)", len(data))
+    return (lambda: iter(data)), per_epoch
+
+
+def _parameters(elbo: torch.nn.Module, trace) -> list[torch.Tensor]:
+    """The leaf tensors to optimise.
+
+    The parameters of the model and the guide when they are modules (or
+    bound methods of modules, such as ``vae.model``), plus any ``pyro.param``
+    of the global store that they reached in ``trace``.
+    """
+    params = {id(p): p for p in elbo.parameters()}
+    for fn in (elbo.model, elbo.guide):
+        owner = getattr(fn, "__self__", None)
+        if isinstance(owner, torch.nn.Module):
+            params.update((id(p), p) for p in owner.parameters())
+    for site in trace.nodes.values():
+        value = site["value"]
+        ref = getattr(value, "unconstrained", None)
+        leaf = ref() if ref is not None else value
+        if isinstance(leaf, torch.Tensor) and leaf.requires_grad and leaf.is_leaf:
+            params.setdefault(id(leaf), leaf)
+    return list(params.values())
+
+
+def _divergence(step: int, value: object, lr: float) -> DivergenceError:
+    what = (
+        f"the ELBO loss became {value}"
+        if isinstance(value, float)
+        else "a distribution's parameters became NaN or infinite"
+    )
+    return DivergenceError(
+        f"{what} at step {step}. Try a smaller learning "
+        f"rate (lr is {lr}), standardise the inputs, initialise the guide's "
+        "scales smaller (e.g. init_scale=0.01), or check the data for NaN."
+    )
 
 
 def fit_svi(
@@ -111,10 +198,12 @@ def fit_svi(
     *args,
     num_steps: int | None = None,
     num_epochs: int | None = None,
-    data: Sequence[torch.Tensor] | None = None,
+    data: Sequence[torch.Tensor] | Iterable | None = None,
     batch_size: int | None = None,
     lr: float = 0.01,
-    optim: PyroOptim | None = None,
+    final_lr: float | None = None,
+    optimizer: Callable[..., torch.optim.Optimizer] = torch.optim.Adam,
+    optimizer_args: dict[str, Any] | None = None,
     loss: ELBO | None = None,
     progress: bool | None = None,
     callback: Callable[[int, float], None] | None = None,
@@ -123,89 +212,182 @@ def fit_svi(
 ) -> FitResult:
     """Fit ``guide`` to the posterior of ``model`` by SVI and time it.
 
-    Two ways to feed data:
+    Pyro's route for parameters that live in their modules: the ELBO is
+    used as a module, ``elbo = loss(model, guide)``, whose parameters (the
+    model's and the guide's) a torch optimizer updates; ``elbo(*batch)`` is
+    the loss, minus the ELBO. Three ways to feed data:
 
     * full batch: ``fit_svi(model, guide, x, y, num_steps=2000)`` calls
       ``model(x, y)`` at every step;
     * mini-batches: ``fit_svi(model, guide, data=(x, y), batch_size=128,
-      num_epochs=5)`` shuffles once per epoch and calls ``model(xb, yb,
-      **kwargs)`` on index slices. The model must scale its likelihood to the
-      full data set (a ``pyro.plate`` of the full size with the batch as
-      ``subsample``), or the prior is over-weighted.
+      num_epochs=5)`` draws each epoch's batches from :func:`batches`;
+    * any iterable of batches with a length (a sampler of your own), as
+      ``data=sampler`` with ``num_epochs``: iterated once per epoch.
 
-    ``optim`` defaults to ``pyro.optim.Adam({"lr": lr})`` and ``loss`` to
-    ``Trace_ELBO()``. Training stops with :class:`DivergenceError`, naming the
-    step, as soon as the loss is NaN or infinite. ``callback(step, loss)``
-    is called after every step.
+    With mini-batches the model must scale its likelihood to the full data
+    set (a ``pyro.plate`` of the full size with the batch as ``subsample``),
+    or the prior is over-weighted. Keyword arguments go to the model and the
+    guide at every step.
+
+    ``optimizer`` (default Adam) is built as ``optimizer(params, lr=lr,
+    **optimizer_args)``; with ``final_lr`` the learning rate decays
+    geometrically from ``lr`` to ``final_lr`` over the run. ``loss``
+    defaults to ``Trace_ELBO()``. Training stops with
+    :class:`DivergenceError`, naming the step, as soon as the loss is NaN or
+    infinite (or Pyro's validation finds invalid values). ``callback(step,
+    loss)`` is called after every step.
 
     Example::
 
         >>> result = fit_svi(model, guide, x, y, num_steps=1000, lr=0.05)
         >>> result.losses[-1], result.seconds
     """
+    lr = checks.positive_float("lr", lr)
+    if final_lr is not None:
+        final_lr = checks.positive_float("final_lr", final_lr)
     if data is None:
         if num_steps is None or num_epochs is not None or batch_size is not None:
             raise ValueError(
                 "full-batch fitting takes num_steps (and no num_epochs or "
                 "batch_size); pass data=(...) and batch_size for mini-batches."
             )
-        if not isinstance(num_steps, int) or num_steps < 1:
-            raise ValueError(f"num_steps must be a positive int, got {num_steps!r}.")
+        total = checks.positive_int("num_steps", num_steps)
+        for i, t in enumerate(args):
+            if isinstance(t, torch.Tensor) and t.ndim and len(t) == 0:
+                raise ValueError(f"argument {i} of the model has no rows.")
+
+        def epoch():
+            return (args for _ in range(total))
+
+        per_epoch, num_epochs = total, 1
     else:
         if args:
             raise ValueError(
                 "pass the tensors either positionally or as data=, not both."
             )
-        if num_epochs is None or batch_size is None or num_steps is not None:
+        if num_epochs is None or num_steps is not None:
             raise ValueError(
-                "mini-batch fitting takes data=, batch_size= and num_epochs= "
-                "(not num_steps)."
+                "mini-batch fitting takes data= and num_epochs= (not num_steps)."
             )
-        if not isinstance(num_epochs, int) or num_epochs < 1:
-            raise ValueError(f"num_epochs must be a positive int, got {num_epochs!r}.")
-        if not isinstance(batch_size, int) or batch_size < 1:
-            raise ValueError(f"batch_size must be a positive int, got {batch_size!r}.")
-        sizes = {len(t) for t in data}
-        if len(sizes) != 1:
-            raise ValueError(
-                f"the tensors in data have different lengths {sorted(sizes)}; "
-                "they must share the first dimension."
-            )
-    if not (isinstance(lr, int | float) and lr > 0):
-        raise ValueError(f"lr must be a positive number, got {lr!r}.")
-
-    lr_hint = f" (lr is {lr})" if optim is None else ""
-    optim = optim if optim is not None else pyro.optim.Adam({"lr": lr})
-    loss = loss if loss is not None else Trace_ELBO()
-    svi = _LocalParamSVI(model, guide, optim, loss=loss)
-    show = progress_enabled() if progress is None else progress
-
-    result = FitResult()
-    start = time.perf_counter()
-    if data is None:
-        bar = _bar(num_steps, show)
-        for step in range(num_steps):
-            value = float(svi.step(*args, **kwargs))
-            _record(result, step, value, lr_hint, callback, bar)
-        total = num_steps
-    else:
-        n = len(data[0])
-        per_epoch = math.ceil(n / batch_size)
+        num_epochs = checks.positive_int("num_epochs", num_epochs)
+        epoch, per_epoch = _epoch_source(data, batch_size, generator)
         total = per_epoch * num_epochs
-        bar = _bar(total, show)
-        step = 0
-        for _ in range(num_epochs):
-            order = torch.randperm(n, generator=generator, device=data[0].device)
-            for i in range(per_epoch):
-                idx = order[i * batch_size : (i + 1) * batch_size]
-                batch = [t[idx] for t in data]
-                value = float(svi.step(*batch, **kwargs))
-                _record(result, step, value, lr_hint, callback, bar)
-                step += 1
+    if not callable(optimizer):
+        raise ValueError(
+            "optimizer must be a torch optimizer class such as torch.optim.Adam, "
+            f"got {optimizer!r}."
+        )
+
+    elbo = (loss if loss is not None else Trace_ELBO())(model, guide)
+    show = progress_enabled() if progress is None else progress
+    bar = _bar(total, show)
+    result = FitResult()
+    optim = sched = None
+    step = 0
+    start = time.perf_counter()
+    for _ in range(num_epochs):
+        for batch in epoch():
+            try:
+                if optim is None:
+                    # Autoguides create their parameters on the first call:
+                    # trace it to find every parameter, then build the optimizer.
+                    with pyro.poutine.trace(param_only=True) as capture:
+                        value = elbo(*batch, **kwargs)
+                    optim = optimizer(
+                        _parameters(elbo, capture.trace),
+                        lr=lr,
+                        **(optimizer_args or {}),
+                    )
+                    if final_lr is not None:
+                        gamma = (final_lr / lr) ** (1.0 / max(1, total - 1))
+                        sched = torch.optim.lr_scheduler.ExponentialLR(optim, gamma)
+                else:
+                    value = elbo(*batch, **kwargs)
+            except ValueError as err:
+                if step > 0 and "invalid values" in str(err):
+                    raise _divergence(step, None, lr) from err
+                raise
+            number = float(value.detach())
+            if not math.isfinite(number):
+                raise _divergence(step, number, lr)
+            optim.zero_grad(set_to_none=True)
+            value.backward()
+            optim.step()
+            if sched is not None:
+                sched.step()
+            result.losses.append(number)
+            if callback is not None:
+                callback(step, number)
+            if bar is not None:
+                bar.update(1)
+                if step % 50 == 0:
+                    bar.set_postfix(loss=f"{number:.4g}")
+            step += 1
     if bar is not None:
         bar.close()
     result.seconds = time.perf_counter() - start
-    result.steps = total
+    result.steps = step
+    return result
+
+
+def fit_deterministic(
+    net: torch.nn.Module,
+    inputs: torch.Tensor,
+    labels: torch.Tensor,
+    *,
+    num_epochs: int,
+    batch_size: int = 128,
+    lr: float = 1e-3,
+    final_lr: float | None = None,
+    generator: torch.Generator | None = None,
+) -> FitResult:
+    """Train a classifier ``net(inputs) -> logits`` by maximum likelihood.
+
+    The ordinary network's counterpart of :func:`fit_svi`: mean
+    cross-entropy over batches from :func:`batches`, Adam with the learning
+    rate decaying geometrically from ``lr`` to ``final_lr`` (default
+    ``lr / 10``). The loss recorded per step is the batch's mean
+    cross-entropy; a NaN or infinite loss raises :class:`DivergenceError`.
+
+    Example::
+
+        >>> result = fit_deterministic(LeNet(), images, labels, num_epochs=5)
+    """
+    if not isinstance(net, torch.nn.Module):
+        raise ValueError(f"net must be a torch.nn.Module, got {type(net).__name__}.")
+    if not isinstance(inputs, torch.Tensor) or not inputs.is_floating_point():
+        raise ValueError("inputs must be a floating-point torch.Tensor.")
+    labels = checks.labels(labels, len(inputs), num_classes=2**62)
+    num_epochs = checks.positive_int("num_epochs", num_epochs)
+    batch_size = checks.positive_int("batch_size", batch_size)
+    lr = checks.positive_float("lr", lr)
+    final_lr = (
+        lr / 10 if final_lr is None else checks.positive_float("final_lr", final_lr)
+    )
+    if len(inputs) == 0:
+        raise ValueError("inputs has no rows.")
+    total = num_epochs * math.ceil(len(inputs) / batch_size)
+    optim = torch.optim.Adam(net.parameters(), lr=lr)
+    gamma = (final_lr / lr) ** (1.0 / max(1, total - 1))
+    sched = torch.optim.lr_scheduler.ExponentialLR(optim, gamma)
+    result = FitResult()
+    net.train()
+    start = time.perf_counter()
+    for _ in range(num_epochs):
+        for xb, yb in batches(
+            inputs, labels, batch_size=batch_size, generator=generator
+        ):
+            loss = F.cross_entropy(net(xb), yb)
+            number = loss.item()
+            if not math.isfinite(number):
+                raise _divergence(len(result.losses), number, lr)
+            optim.zero_grad(set_to_none=True)
+            loss.backward()
+            optim.step()
+            sched.step()
+            result.losses.append(number)
+    result.seconds = time.perf_counter() - start
+    result.steps = len(result.losses)
     return result
 
 
@@ -215,17 +397,6 @@ def _bar(total: int, show: bool):
     from tqdm.auto import tqdm
 
     return tqdm(total=total, desc="SVI", unit="step", leave=False)
-
-
-def _record(result, step, value, lr_hint, callback, bar):
-    _check_finite(value, step, lr_hint)
-    result.losses.append(value)
-    if callback is not None:
-        callback(step, value)
-    if bar is not None:
-        bar.update(1)
-        if step % 50 == 0:
-            bar.set_postfix(loss=f"{value:.4g}")
 
 
 @dataclass
@@ -305,8 +476,10 @@ def run_nuts(
             "num_samples must be at least 2, warmup_steps non-negative and "
             f"num_chains positive; got {num_samples}, {warmup_steps}, {num_chains}."
         )
+    seed = checks.seed(seed)
     kernel_keys = set(inspect.signature(NUTS).parameters) - {"model", "potential_fn"}
     kernel_kwargs = {k: kwargs.pop(k) for k in list(kwargs) if k in kernel_keys}
+    _check_has_latents(model, args, kwargs)
     show = progress_enabled() if progress is None else progress
 
     chains: list[dict[str, torch.Tensor]] = []
@@ -330,3 +503,23 @@ def run_nuts(
     rhat = {k: split_gelman_rubin(v, 0, 1) for k, v in samples.items()}
     ess = {k: effective_sample_size(v, 0, 1) for k, v in samples.items()}
     return NutsResult(samples, rhat, ess, divergences, seconds)
+
+
+def _check_has_latents(model: Callable, args: tuple, kwargs: dict) -> None:
+    """Refuse a model with no latent sample site: NUTS would have nothing to draw."""
+    from pyro.poutine.util import site_is_subsample
+
+    with pyro.poutine.block():
+        trace = pyro.poutine.trace(model).get_trace(*args, **kwargs)
+    latent = [
+        name
+        for name, site in trace.nodes.items()
+        if site["type"] == "sample"
+        and not site["is_observed"]
+        and not site_is_subsample(site)
+    ]
+    if not latent:
+        raise ValueError(
+            "the model has no latent sample site (every pyro.sample is observed), "
+            "so NUTS has nothing to sample; add a pyro.sample without obs=."
+        )

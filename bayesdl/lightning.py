@@ -22,7 +22,21 @@ import torch
 from pyro.infer import Trace_ELBO
 from pyro.infer.elbo import ELBO
 
+from . import checks, infer
+
 __all__ = ["SVIModule", "TensorBatches"]
+
+
+def _refuse_distributed() -> None:
+    """TensorBatches is for one process: under DDP every process would draw
+    the same rows, and the processes would average identical gradients."""
+    dist = torch.distributed
+    if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
+        raise RuntimeError(
+            "TensorBatches gives every process the same batches; under DDP pass "
+            "a torch DataLoader instead (Lightning gives it a DistributedSampler, "
+            "so that each process draws its own rows)."
+        )
 
 
 class TensorBatches:
@@ -46,35 +60,23 @@ class TensorBatches:
         shuffle: bool = True,
         generator: torch.Generator | None = None,
     ) -> None:
-        if not tensors:
-            raise ValueError("TensorBatches needs at least one tensor.")
-        sizes = {len(t) for t in tensors}
-        if len(sizes) != 1:
-            raise ValueError(
-                f"the tensors have different lengths {sorted(sizes)}; they must "
-                "share the first dimension."
-            )
-        if not isinstance(batch_size, int) or batch_size < 1:
-            raise ValueError(f"batch_size must be a positive int, got {batch_size!r}.")
+        self.num_data = infer._common_length(tensors)
+        self.batch_size = checks.positive_int("batch_size", batch_size)
         self.tensors = tensors
-        self.batch_size = batch_size
         self.shuffle = shuffle
         self.generator = generator
-        self.num_data = sizes.pop()
 
     def __len__(self) -> int:
         return math.ceil(self.num_data / self.batch_size)
 
     def __iter__(self) -> Iterator[list[torch.Tensor]]:
-        device = self.tensors[0].device
-        if self.shuffle:
-            order = torch.randperm(self.num_data, generator=self.generator)
-            order = order.to(device)
-        else:
-            order = torch.arange(self.num_data, device=device)
-        for i in range(len(self)):
-            idx = order[i * self.batch_size : (i + 1) * self.batch_size]
-            yield [t[idx] for t in self.tensors]
+        _refuse_distributed()
+        return infer.batches(
+            *self.tensors,
+            batch_size=self.batch_size,
+            generator=self.generator,
+            shuffle=self.shuffle,
+        )
 
 
 class SVIModule(L.LightningModule):
@@ -98,6 +100,22 @@ class SVIModule(L.LightningModule):
     The loss of every step is kept in ``self.losses``. For mini-batches the
     model must scale its likelihood to the full data set (a ``pyro.plate``
     with the full size), for example through ``model_kwargs``.
+
+    **Several processes.** The module trains unchanged under Lightning's DDP,
+    ``L.Trainer(strategy="ddp", accelerator="cpu", devices=2)`` (torch's gloo
+    backend; ``accelerator="gpu"`` and ``num_nodes`` for GPUs and machines),
+    with no code of ours for the distribution. Feed it a ``DataLoader``
+    (Lightning gives it a ``DistributedSampler``, so each process draws its
+    own rows), not :class:`TensorBatches` (which would give every process
+    the same rows). For the likelihood scale to stay right, each process's
+    loss must estimate the *whole* data set's ELBO from its own batch: the
+    plate's size stays the full ``N`` (not ``N / processes``) and its
+    subsample is the process's batch ``b``, so each process scales its
+    likelihood by ``N / b``. DDP averages the processes' gradients, which
+    makes the scale ``N / B`` over the global batch ``B = processes * b``:
+    the gradient of one process with batch ``B``. Do not divide by the number
+    of processes again. ``tests/test_lightning.py`` checks that 2 processes
+    match 1 process with the same global batch.
 
     Example::
 
@@ -131,8 +149,7 @@ class SVIModule(L.LightningModule):
                 "the guide must be a torch.nn.Module (an autoguide or a "
                 f"PyroModule), got {type(guide).__name__}."
             )
-        if not (isinstance(lr, int | float) and lr > 0):
-            raise ValueError(f"lr must be a positive number, got {lr!r}.")
+        lr = checks.positive_float("lr", lr)
         self.model = model
         self.guide = guide
         self.lr = float(lr)

@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import torch
 
+from . import checks
+
 __all__ = [
     "accuracy",
     "auroc",
@@ -31,31 +33,6 @@ __all__ = [
     "selective_accuracy",
 ]
 
-_ATOL = 1e-3
-
-
-def _check_probs(probs: object, *, samples: bool = False) -> torch.Tensor:
-    if not isinstance(probs, torch.Tensor) or not probs.is_floating_point():
-        raise ValueError(
-            "probs must be a floating-point torch.Tensor of probabilities."
-        )
-    dims = (3,) if samples else (2, 3)
-    if probs.ndim not in dims or probs.shape[-1] < 2 or probs.shape[-2] < 1:
-        shape = "(S, N, C)" if samples else "(N, C) or (S, N, C)"
-        raise ValueError(
-            f"probs must have shape {shape} with C >= 2, got {tuple(probs.shape)}."
-        )
-    if not torch.isfinite(probs).all() or (probs < 0).any():
-        raise ValueError(
-            "probs must be finite and non-negative (probabilities, not logits)."
-        )
-    if not torch.allclose(probs.sum(-1), probs.new_ones(()), atol=_ATOL):
-        raise ValueError(
-            "probs must sum to 1 over the last axis (class probabilities, not "
-            "logits; apply .softmax(-1) first)."
-        )
-    return probs
-
 
 def predictive(probs: torch.Tensor) -> torch.Tensor:
     """The posterior predictive (N, C): the mean over samples of (S, N, C) input.
@@ -67,29 +44,14 @@ def predictive(probs: torch.Tensor) -> torch.Tensor:
         >>> predictive(torch.tensor([[[1.0, 0.0]], [[0.0, 1.0]]]))
         tensor([[0.5000, 0.5000]])
     """
-    probs = _check_probs(probs)
+    probs = checks.probabilities(probs)
     return probs.mean(0) if probs.ndim == 3 else probs
-
-
-def _check_labels(labels: object, n: int, c: int) -> torch.Tensor:
-    if (
-        not isinstance(labels, torch.Tensor)
-        or labels.dtype.is_floating_point
-        or labels.dtype == torch.bool
-        or labels.shape != (n,)
-    ):
-        raise ValueError(f"labels must be an integer tensor of shape ({n},).")
-    if int(labels.min()) < 0 or int(labels.max()) >= c:
-        raise ValueError(
-            f"labels must lie in 0..{c - 1}, got the range "
-            f"[{int(labels.min())}, {int(labels.max())}]."
-        )
-    return labels.long()
 
 
 def _pred_and_labels(probs, labels):
     p = predictive(probs)
-    return p, _check_labels(labels, p.shape[0], p.shape[1]).to(p.device)
+    y = checks.labels(labels, n=p.shape[0], num_classes=p.shape[1])
+    return p, y.to(p.device)
 
 
 def accuracy(probs: torch.Tensor, labels: torch.Tensor) -> float:
@@ -147,8 +109,7 @@ def calibration_bins(
 
         >>> conf, acc, count = calibration_bins(probs, labels, num_bins=10)
     """
-    if isinstance(num_bins, bool) or not isinstance(num_bins, int) or num_bins < 1:
-        raise ValueError(f"num_bins must be a positive int, got {num_bins!r}.")
+    num_bins = checks.positive_int("num_bins", num_bins)
     p, y = _pred_and_labels(probs, labels)
     conf, pred = p.double().max(-1)
     correct = (pred == y).double()
@@ -208,7 +169,7 @@ def expected_entropy(probs: torch.Tensor) -> torch.Tensor:
         >>> expected_entropy(torch.tensor([[[1.0, 0.0]], [[0.0, 1.0]]]))
         tensor([0.])
     """
-    probs = _check_probs(probs, samples=True)
+    probs = checks.probabilities(probs, samples=True)
     return _entropy(probs).mean(0)
 
 
@@ -224,7 +185,7 @@ def mutual_information(probs: torch.Tensor) -> torch.Tensor:
         >>> mutual_information(torch.tensor([[[1.0, 0.0]], [[0.0, 1.0]]]))
         tensor([0.6931])
     """
-    probs = _check_probs(probs, samples=True)
+    probs = checks.probabilities(probs, samples=True)
     mi = _entropy(probs.mean(0)) - _entropy(probs).mean(0)
     return mi.clamp_min(0.0)  # rounding can make it a hair negative
 
@@ -278,8 +239,9 @@ def selective_accuracy(
 
     ``rejected`` holds the refused shares (default 0, 0.01, ..., 0.99);
     for a share ``r`` the ``floor(r * N)`` examples with the largest
-    ``uncertainty`` are refused (ties broken by position). Returns one
-    accuracy per share.
+    ``uncertainty`` are refused (ties broken by position). ``uncertainty``
+    must be finite: a NaN has no place in the order. Returns one accuracy
+    per share.
 
     Example::
 
@@ -288,12 +250,18 @@ def selective_accuracy(
     """
     p, y = _pred_and_labels(probs, labels)
     n = len(y)
-    if not isinstance(uncertainty, torch.Tensor) or uncertainty.shape != (n,):
-        raise ValueError(f"uncertainty must be a tensor of shape ({n},).")
+    if (
+        not isinstance(uncertainty, torch.Tensor)
+        or uncertainty.shape != (n,)
+        or uncertainty.is_complex()
+    ):
+        raise ValueError(f"uncertainty must be a real tensor of shape ({n},).")
+    if not torch.isfinite(uncertainty).all():
+        raise ValueError("uncertainty must be finite (no NaN or infinity).")
     if rejected is None:
         rejected = torch.arange(100, dtype=torch.float64) / 100
     rejected = torch.as_tensor(rejected, dtype=torch.float64)
-    if rejected.ndim != 1 or (rejected < 0).any() or (rejected >= 1).any():
+    if rejected.ndim != 1 or not ((rejected >= 0) & (rejected < 1)).all():
         raise ValueError("rejected must be a 1-d tensor of shares in [0, 1).")
     order = torch.argsort(uncertainty.detach().cpu(), stable=True)  # most certain first
     correct = (p.argmax(-1) == y).double().cpu()[order]

@@ -8,12 +8,16 @@ import math
 from collections.abc import Callable, Mapping, Sequence
 
 import matplotlib.pyplot as plt
+import numpy as np
 import torch
 from matplotlib.axes import Axes
+
+from . import checks
 
 __all__ = [
     "gaussian_ellipse",
     "image_grid",
+    "latent_map",
     "loss_curve",
     "new_axes",
     "posterior_marginals",
@@ -38,6 +42,30 @@ def new_axes(ax: Axes | None = None, figsize: tuple[float, float] = (5.0, 4.0)) 
     return ax
 
 
+def _finite(name: str, values: object) -> np.ndarray:
+    """``values`` (a tensor, array or sequence of numbers) as a float array.
+
+    ``ValueError`` when it is empty or holds NaN or an infinity, which a plot
+    would otherwise leave out without a word.
+    """
+    try:
+        arr = np.asarray(torch.as_tensor(values).detach().cpu(), dtype=float)
+    except (TypeError, ValueError, RuntimeError) as err:
+        raise ValueError(f"{name} must hold real numbers ({err}).") from err
+    if arr.size == 0:
+        raise ValueError(f"{name} is empty.")
+    if not np.isfinite(arr).all():
+        bad = int((~np.isfinite(arr)).sum())
+        raise ValueError(
+            f"{name} must be finite; it holds {bad} NaN or infinite values."
+        )
+    return arr
+
+
+def _numpy_1d(name: str, values: object) -> np.ndarray:
+    return _finite(name, values).reshape(-1)
+
+
 def probability_map(
     predict: Callable[[torch.Tensor], torch.Tensor],
     x: torch.Tensor,
@@ -57,18 +85,22 @@ def probability_map(
 
         >>> ax = probability_map(net, x, y, extent=8.0)
     """
-    if x.ndim != 2 or x.shape[1] != 2:
-        raise ValueError(f"x must have shape (N, 2), got {tuple(x.shape)}.")
-    if y.shape != (x.shape[0],):
-        raise ValueError(f"y must have shape ({x.shape[0]},), got {tuple(y.shape)}.")
-    if not extent > 0 or resolution < 2:
-        raise ValueError("extent must be positive and resolution at least 2.")
+    if not isinstance(x, torch.Tensor) or x.ndim != 2 or x.shape[1] != 2:
+        got = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
+        raise ValueError(f"x must be a tensor of shape (N, 2), got {got}.")
+    _finite("x", x)
+    if not isinstance(y, torch.Tensor) or y.shape != (x.shape[0],):
+        raise ValueError(f"y must be a tensor of shape ({x.shape[0]},).")
+    extent = checks.positive_float("extent", extent)
+    if checks.positive_int("resolution", resolution) < 2:
+        raise ValueError(f"resolution must be at least 2, got {resolution}.")
     ax = new_axes(ax, figsize=(5.5, 4.5))
     grid = torch.linspace(-extent, extent, resolution)
     gx, gy = torch.meshgrid(grid, grid, indexing="xy")
     points = torch.stack([gx.reshape(-1), gy.reshape(-1)], dim=-1)
     with torch.no_grad():
         out = predict(points.to(x.device)).detach().cpu()
+    _finite("predict(points)", out)
     if (
         not torch.allclose(out.sum(-1), torch.ones(len(out)), atol=1e-4)
         or (out < 0).any()
@@ -163,11 +195,12 @@ def uncertainty_histograms(
     """
     if not values:
         raise ValueError("values must name at least one data set.")
+    bins = checks.positive_int("bins", bins)
     arrays = {}
     for name, v in values.items():
         if not isinstance(v, torch.Tensor) or v.ndim != 1 or len(v) == 0:
             raise ValueError(f"values[{name!r}] must be a non-empty 1-d tensor.")
-        arrays[name] = v.detach().double().cpu().numpy()
+        arrays[name] = _finite(f"values[{name!r}]", v.double())
     hi = max(float(a.max()) for a in arrays.values())
     lo = min(float(a.min()) for a in arrays.values())
     edges = torch.linspace(lo, hi if hi > lo else lo + 1.0, bins + 1).numpy()
@@ -196,13 +229,23 @@ def image_grid(
     """
     if not isinstance(images, torch.Tensor) or images.ndim not in (3, 4):
         raise ValueError("images must be a tensor of shape (N, 1, H, W) or (N, H, W).")
+    if not images.is_floating_point():
+        raise ValueError(
+            "images must be floating point with values in [0, 1], got dtype "
+            f"{images.dtype}; for uint8 pixels use images.float() / 255."
+        )
+    if images.numel() and not (
+        torch.isfinite(images).all() and images.min() >= 0 and images.max() <= 1
+    ):
+        raise ValueError("images must be finite with values in [0, 1].")
+    ncols = checks.positive_int("ncols", ncols)
     if images.ndim == 4:
         if images.shape[1] != 1:
             raise ValueError(f"images must have one channel, got {images.shape[1]}.")
         images = images[:, 0]
     n, h, w = images.shape
-    if n == 0 or ncols < 1:
-        raise ValueError("need at least one image and ncols >= 1.")
+    if n == 0:
+        raise ValueError("need at least one image.")
     if captions is not None and len(captions) != n:
         raise ValueError(f"got {len(captions)} captions for {n} images.")
     ncols = min(ncols, n)
@@ -247,29 +290,22 @@ def selective_prediction(
         >>> acc = selective_accuracy(probs, labels, entropy(probs), shares)
         >>> ax = selective_prediction(shares, {"BNN, entropy": acc})
     """
-    rejected = torch.as_tensor(rejected, dtype=torch.float64)
-    ax = new_axes(ax, figsize=(5.0, 3.5))
+    rejected = _finite("rejected", rejected)
+    curves = {}
     for name, acc in accuracies.items():
-        acc = torch.as_tensor(acc, dtype=torch.float64)
-        if acc.shape != rejected.shape:
+        curves[name] = _finite(f"accuracies[{name!r}]", acc)
+        if curves[name].shape != rejected.shape:
             raise ValueError(
-                f"accuracies[{name!r}] has shape {tuple(acc.shape)}, "
-                f"rejected has {tuple(rejected.shape)}."
+                f"accuracies[{name!r}] has shape {curves[name].shape}, "
+                f"rejected has {rejected.shape}."
             )
-        ax.plot(100 * rejected.numpy(), 100 * acc.numpy(), label=name)
+    ax = new_axes(ax, figsize=(5.0, 3.5))
+    for name, acc in curves.items():
+        ax.plot(100 * rejected, 100 * acc, label=name)
     ax.set(xlabel="images refused, most uncertain first (%)",
            ylabel="accuracy on the rest (%)")  # fmt: skip
     ax.legend(fontsize=8)
     return ax
-
-
-def _numpy_1d(name: str, values):
-    import numpy as np
-
-    arr = np.asarray(torch.as_tensor(values).detach().cpu(), dtype=float).reshape(-1)
-    if arr.size == 0:
-        raise ValueError(f"{name} is empty.")
-    return arr
 
 
 def loss_curve(
@@ -293,14 +329,12 @@ def loss_curve(
         >>> fit = fit_svi(model, guide, x, y, num_steps=2000)
         >>> ax = loss_curve(fit.losses, label="AutoNormal", start=100)
     """
-    import numpy as np
-
     values = _numpy_1d("losses", losses)
-    if not 0 <= start < values.size:
+    if checks.non_negative_int("start", start) >= values.size:
         raise ValueError(f"start must be in [0, {values.size}), got {start!r}.")
-    window = max(1, values.size // 50) if window is None else window
-    if window < 1:
-        raise ValueError(f"window must be a positive int, got {window!r}.")
+    if window is None:
+        window = max(1, values.size // 50)
+    window = checks.positive_int("window", window)
     ax = new_axes(ax, figsize=(6.0, 3.5))
     steps = np.arange(values.size)
     line = ax.plot(steps[start:], values[start:], lw=0.5, alpha=0.35)[0]
@@ -342,15 +376,18 @@ def posterior_marginals(
         ...     xlabel="slope",
         ... )
     """
-    import numpy as np
-
     samples, normals = dict(samples or {}), dict(normals or {})
     if not samples and not normals:
         raise ValueError("give at least one entry in samples or normals.")
+    bins = checks.positive_int("bins", bins)
     drawn = {k: _numpy_1d(f"samples[{k!r}]", v) for k, v in samples.items()}
-    for k, (mu, sd) in normals.items():
-        if not (math.isfinite(mu) and math.isfinite(sd) and sd > 0):
-            raise ValueError(f"normals[{k!r}] needs a finite mean and a positive sd.")
+    normals = {
+        k: (
+            checks.finite_float(f"the mean of normals[{k!r}]", mu),
+            checks.positive_float(f"the sd of normals[{k!r}]", sd),
+        )
+        for k, (mu, sd) in normals.items()
+    }
     lows = [np.quantile(v, 0.001) for v in drawn.values()]
     highs = [np.quantile(v, 0.999) for v in drawn.values()]
     lows += [mu - 4 * sd for mu, sd in normals.values()]
@@ -390,12 +427,10 @@ def predictive_band(
         >>> draws = Predictive(model, guide=guide, num_samples=500)(x_grid)
         >>> ax = predictive_band(x_grid, draws["obs"], x_obs=x, y_obs=y)
     """
-    import numpy as np
-
     if not 0 < level < 1:
         raise ValueError(f"level must be in (0, 1), got {level!r}.")
     xs = _numpy_1d("x", x)
-    draws = np.asarray(torch.as_tensor(samples).detach().cpu(), dtype=float)
+    draws = _finite("samples", samples)
     if draws.ndim < 2 or draws.shape[-1] != xs.size:
         raise ValueError(
             f"samples must have shape (S, {xs.size}) to match x, got "
@@ -446,6 +481,8 @@ def gaussian_ellipse(
             f"mean must have shape (2,) and cov (2, 2), got {tuple(mean.shape)} "
             f"and {tuple(cov.shape)}."
         )
+    _finite("mean", mean)
+    _finite("cov", cov)
     if not 0 < level < 1:
         raise ValueError(f"level must be in (0, 1), got {level!r}.")
     chol, info = torch.linalg.cholesky_ex(cov)
@@ -459,4 +496,40 @@ def gaussian_ellipse(
     ax.plot([mean[0].item()], [mean[1].item()], "+", ms=8, color=line.get_color())
     if label is not None:
         ax.legend(fontsize=8)
+    return ax
+
+
+def latent_map(
+    codes: torch.Tensor,
+    labels: torch.Tensor,
+    class_names: Sequence[str] | None = None,
+    *,
+    ax: Axes | None = None,
+) -> Axes:
+    """Scatter 2-D latent codes (N, 2), one colour per class, with a legend.
+
+    ``labels`` are the N integer classes; ``class_names`` (one per class)
+    name them in the legend.
+
+    Example::
+
+        >>> loc, _ = vae.encode(test_images)
+        >>> ax = latent_map(loc[:, :2], test_labels, ["T-shirt", ...])
+    """
+    if not isinstance(codes, torch.Tensor) or codes.ndim != 2 or codes.shape[1] != 2:
+        raise ValueError("codes must be a tensor of shape (N, 2).")
+    _finite("codes", codes)
+    num_classes = len(class_names) if class_names is not None else 2**62
+    labels = checks.labels(labels, len(codes), num_classes=num_classes)
+    points = codes.detach().cpu().double().numpy()
+    classes = labels.cpu().numpy()
+    ax = new_axes(ax, figsize=(6.0, 5.0))
+    cmap = plt.get_cmap("tab10")
+    for c in np.unique(classes):
+        keep = classes == c
+        name = class_names[c] if class_names is not None else str(c)
+        ax.scatter(points[keep, 0], points[keep, 1], s=2, alpha=0.5,
+                   color=cmap(int(c) % 10), label=name, rasterized=True)  # fmt: skip
+    ax.set(xlabel="first coordinate", ylabel="second coordinate")
+    ax.legend(fontsize=7, markerscale=4, loc="best", framealpha=0.8)
     return ax

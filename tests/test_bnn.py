@@ -8,7 +8,8 @@ import torch
 
 import bayesdl
 from bayesdl import metrics
-from bayesdl.models.bnn import BayesianLeNet, LeNet, fit_bnn, fit_deterministic
+from bayesdl.infer import fit_deterministic, fit_svi
+from bayesdl.models.bnn import BayesianLeNet, LeNet
 from bayesdl.models.layers import kl_divergence
 
 
@@ -57,7 +58,15 @@ def test_smoke_size_bnn_learns_well_above_chance():
     xt, yt = bayesdl.data.subset(*bayesdl.data.load("mnist", "test"), 500, seed=0)
     torch.manual_seed(0)
     net = BayesianLeNet(len(x), init_std=0.01)
-    result = fit_bnn(net, x, y, num_epochs=2, lr=3e-3)
+    result = fit_svi(
+        net,
+        net.guide,
+        data=(x, y),
+        batch_size=128,
+        num_epochs=2,
+        lr=3e-3,
+        final_lr=3e-4,
+    )
     assert result.losses[-1] < result.losses[0]
     acc = metrics.accuracy(net.predict(xt, num_samples=4), yt)
     assert acc > 0.7, acc  # chance is 0.1
@@ -89,14 +98,109 @@ def test_bad_arguments_raise():
     with pytest.raises(ValueError, match="num_samples"):
         net.predict(x, num_samples=0)
     with pytest.raises(ValueError, match=r"0\.\.9"):
-        fit_bnn(net, x, torch.full((20,), 10), num_epochs=1)
+        net(x, torch.full((20,), 10))
     with pytest.raises(ValueError, match="integer"):
-        fit_bnn(net, x, torch.zeros(20), num_epochs=1)
+        net(x, torch.zeros(20))
     with pytest.raises(ValueError, match="num_data"):
-        fit_bnn(net, x[:10], torch.zeros(10, dtype=torch.long), num_epochs=1)
+        small_bnn(num_data=10)(x, torch.zeros(20, dtype=torch.long))
     with pytest.raises(ValueError, match="prior_scale"):
         small_bnn(prior_scale=0.0)
     with pytest.raises(ValueError, match="num_data"):
         BayesianLeNet(0)
     with pytest.raises(ValueError, match="channels"):
         LeNet(channels=(4,))
+
+
+# The plain Pyro route: PyroSample priors, AutoNormal, TraceMeanField_ELBO.
+
+
+def small_pyro_net(num_data=1000, **kw):
+    from bayesdl.models.bnn import PyroLeNet
+
+    return PyroLeNet(num_data, channels=(4, 8), hidden=16, **kw)
+
+
+def autonormal(net):
+    from pyro.infer.autoguide import AutoNormal, init_to_value
+
+    return AutoNormal(
+        net, init_loc_fn=init_to_value(values=net.initial_values()), init_scale=0.01
+    )
+
+
+def test_pyro_lenet_sites_priors_and_real_subsample_indices():
+    net = small_pyro_net(num_data=1000, prior_scale=0.1)
+    x, y = torch.rand(50, 1, 28, 28), torch.randint(0, 10, (50,))
+    index = torch.arange(100, 150)
+    trace = pyro.poutine.trace(net).get_trace(x, y, index)
+    weights = [n for n, s in trace.nodes.items() if n.startswith("layers.")]
+    assert weights == [
+        f"layers.{i}.{p}" for i in (0, 3, 7, 9) for p in ("weight", "bias")
+    ]
+    prior = trace.nodes["layers.7.weight"]["fn"]
+    assert float(prior.base_dist.scale.max()) == pytest.approx(0.1)
+    assert trace.nodes["label"]["scale"] == pytest.approx(1000 / 50)
+    assert torch.equal(trace.nodes["data"]["value"], index)
+    # initial values: torch's default initialisation, not zeros
+    init = net.initial_values()
+    assert set(init) == set(weights)
+    assert float(init["layers.0.weight"].abs().max()) > 0
+
+
+def test_pyro_lenet_prior_follows_dtype():
+    net = small_pyro_net().to(torch.float64)
+    x = torch.rand(3, 1, 28, 28, dtype=torch.float64)
+    trace = pyro.poutine.trace(net).get_trace(x)
+    assert trace.nodes["layers.0.weight"]["value"].dtype == torch.float64
+    assert net.initial_values()["layers.0.weight"].dtype == torch.float64
+
+
+def test_pyro_lenet_refuses_unscaled_batches_and_bad_arguments():
+    from bayesdl.models.bnn import PyroLeNet
+
+    net = small_pyro_net(num_data=1000)
+    with pytest.raises(ValueError, match="index"):
+        net(torch.rand(5, 1, 28, 28), torch.zeros(5, dtype=torch.long))
+    with pytest.raises(ValueError, match="num_data"):
+        PyroLeNet(0)
+    with pytest.raises(ValueError, match="prior_scale"):
+        PyroLeNet(10, prior_scale=-1.0)
+    with pytest.raises(ValueError, match="num_samples"):
+        net.predict(torch.rand(2, 1, 28, 28), autonormal(net), num_samples=0)
+
+
+def test_pyro_lenet_predict_shapes():
+    net = small_pyro_net()
+    guide = autonormal(net)
+    with pytest.raises(ValueError, match="has not run yet"):
+        net.predict(torch.rand(2, 1, 28, 28), guide)
+    guide(torch.rand(3, 1, 28, 28), torch.tensor([1, 2, 3]), torch.arange(3))
+    probs = net.predict(torch.rand(7, 1, 28, 28), guide, num_samples=3, batch_size=4)
+    assert probs.shape == (3, 7, 10)
+    assert torch.allclose(probs.sum(-1), torch.ones(3, 7), atol=1e-5)
+    assert not torch.allclose(probs[0], probs[1])
+
+
+def test_fast_layers_and_pyro_route_estimate_the_same_elbo():
+    """Same q, same batch: both ELBO estimators agree within their errors."""
+    from pyro.infer import Trace_ELBO, TraceMeanField_ELBO
+
+    from bayesdl.models.bnn import autonormal_state
+
+    torch.manual_seed(0)
+    fast = small_bnn(num_data=1000, init_std=0.05)
+    net = small_pyro_net(num_data=1000)
+    guide = autonormal(net)
+    x, y = torch.rand(64, 1, 28, 28), torch.randint(0, 10, (64,))
+    index = torch.arange(64)
+    guide(x, y, index)
+    guide.load_state_dict(autonormal_state(fast))
+    plain = TraceMeanField_ELBO()(net, guide)
+    quick = Trace_ELBO()(fast, fast.guide)
+    with torch.no_grad():
+        a = torch.stack([plain(x, y, index) for _ in range(150)])
+        b = torch.stack([quick(x, y) for _ in range(150)])
+    se = (a.var() / len(a) + b.var() / len(b)).sqrt()
+    assert abs(a.mean() - b.mean()) < 4 * se
+    with pytest.raises(ValueError, match="BayesianLeNet"):
+        autonormal_state(net)

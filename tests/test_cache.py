@@ -40,8 +40,86 @@ def test_key_changes_with_settings_seed_and_profile(monkeypatch):
 def test_key_changes_with_source(monkeypatch):
     train = Counter()
     cache.train_or_load("demo", train, seed=0)
-    monkeypatch.setattr(config, "source_hash", lambda root=None: "changed")
+    monkeypatch.setattr(cache, "source_digest", lambda sources=(): "changed")
     cache.train_or_load("demo", train, seed=0)
+    assert train.calls == 2
+
+
+def _copy_of_package(tmp_path, monkeypatch):
+    """An importable copy of bayesdl whose files a test may edit."""
+    import shutil
+    import sys
+
+    root = tmp_path / "pkg"
+    shutil.copytree(
+        config.package_dir(),
+        root / "bayesdl",
+        ignore=shutil.ignore_patterns("__pycache__"),
+    )
+    monkeypatch.syspath_prepend(str(root))
+    for name in [m for m in sys.modules if m == "bayesdl" or m.startswith("bayesdl.")]:
+        monkeypatch.delitem(sys.modules, name)
+    import bayesdl as copy
+
+    assert copy.__file__.startswith(str(root))
+    return copy, root / "bayesdl"
+
+
+def test_key_covers_the_model_and_training_core_but_not_plots(tmp_path, monkeypatch):
+    """Editing plots.py keeps the zoo; editing the model or the loop retrains."""
+    copy, src = _copy_of_package(tmp_path, monkeypatch)
+    from bayesdl.models import bnn
+
+    def key():
+        return copy.cache.entry_key("bnn_mnist", {"n": 1}, 0, sources=[bnn])
+
+    before = key()
+    for harmless in ("plots.py", "metrics.py", "__main__.py", "bench/bnn.py"):
+        with open(src / harmless, "a") as fh:
+            fh.write("\n# an edit that changes no training\n")
+        assert key() == before, harmless
+    for relevant in ("models/bnn.py", "infer.py", "checks.py", "config.py"):
+        with open(src / relevant, "a") as fh:
+            fh.write("\n# an edit to the code that trains\n")
+        after = key()
+        assert after != before, relevant
+        before = after
+
+
+def test_sources_must_be_modules():
+    with pytest.raises(ValueError, match="sources must hold modules"):
+        cache.entry_key("demo", {}, 0, sources=[3])
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        ({1: "a"}, "string keys"),
+        ({"a": {2: 3}}, "string keys"),
+        ({"lr": float("nan")}, "finite"),
+    ],
+)
+def test_settings_that_json_would_merge_are_refused(settings, message):
+    with pytest.raises(ValueError, match=message):
+        cache.entry_key("demo", settings, 0)
+
+
+@pytest.mark.parametrize("seed", [-1, True, 1.5, "0"])
+def test_bad_seed_is_refused(seed):
+    with pytest.raises(ValueError, match="seed must be an int"):
+        cache.train_or_load("demo", Counter(), seed=seed)
+
+
+def test_validate_rejects_a_loaded_entry_and_retrains():
+    train = Counter()
+    cache.train_or_load("demo", train, seed=0)
+
+    def needs_five(artifact):
+        if artifact["w"].shape != (5,):
+            raise ValueError("wrong shape")
+
+    with pytest.warns(RuntimeWarning, match="could not be used.*wrong shape"):
+        cache.train_or_load("demo", train, seed=0, validate=needs_five)
     assert train.calls == 2
 
 
@@ -52,7 +130,7 @@ def test_corrupt_entry_is_retrained_with_warning(damage):
     path = cache.entry_path("demo", {}, 0)
     data = path.read_bytes()
     path.write_bytes(data[: len(data) // 2] if damage is None else damage)
-    with pytest.warns(RuntimeWarning, match="could not be read"):
+    with pytest.warns(RuntimeWarning, match="could not be used"):
         again = cache.train_or_load("demo", train, seed=0)
     assert train.calls == 2
     assert not torch.equal(first["w"], again["w"])  # freshly trained
@@ -104,14 +182,14 @@ def test_unwritable_cache_warns_but_returns(monkeypatch, tmp_path):
     assert art["w"].shape == (4,)
 
 
-@pytest.mark.parametrize("name", ["", "a/b", "../x", 3])
+@pytest.mark.parametrize("name", ["", "a/b", "../x", 3, "x" * 101])
 def test_bad_names(name):
     with pytest.raises(ValueError, match="artifact name"):
         cache.train_or_load(name, Counter())
 
 
 def test_unserialisable_settings():
-    with pytest.raises(ValueError, match="JSON"):
+    with pytest.raises(ValueError, match="numbers, strings"):
         cache.train_or_load("demo", Counter(), settings={"f": object()})
 
 

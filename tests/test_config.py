@@ -41,6 +41,20 @@ def test_device_bad_values(monkeypatch):
         monkeypatch.setenv("BAYESDL_DEVICE", "cuda")
         with pytest.raises(ValueError, match="no GPU"):
             config.device()
+    for other in ("meta", "mps", "xpu"):
+        monkeypatch.setenv("BAYESDL_DEVICE", other)
+        with pytest.raises(ValueError, match="does not support"):
+            config.device()
+
+
+def test_device_cuda_index_beyond_the_count(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    monkeypatch.setenv("BAYESDL_DEVICE", "cuda:3")
+    with pytest.raises(ValueError, match="names GPU 3.*1 GPU"):
+        config.device()
+    monkeypatch.setenv("BAYESDL_DEVICE", "cuda:0")
+    assert config.device() == torch.device("cuda:0")
 
 
 def test_paths_follow_environment(monkeypatch, tmp_path):

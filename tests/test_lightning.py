@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import logging
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pyro
 import pyro.distributions as dist
@@ -86,6 +90,8 @@ def test_tensor_batches_reject_bad_input():
         TensorBatches(torch.zeros(3), torch.zeros(4), batch_size=2)
     with pytest.raises(ValueError, match="batch_size"):
         TensorBatches(torch.zeros(3), batch_size=0)
+    with pytest.raises(ValueError, match="batch_size must be a positive int"):
+        TensorBatches(torch.zeros(3), batch_size=True)
 
 
 def test_svi_module_creates_guide_parameters_before_training(data):
@@ -116,6 +122,9 @@ def test_svi_module_rejects_bad_arguments(data):
         SVIModule(model, lambda *a, **k: None, example=data)
     with pytest.raises(ValueError, match="lr"):
         SVIModule(model, AutoNormal(model), example=data, lr=0.0)
+    # The same message as fit_svi's: True is no learning rate.
+    with pytest.raises(ValueError, match="lr must be a positive finite number"):
+        SVIModule(model, AutoNormal(model), example=data, lr=True)
 
 
 @pytest.mark.filterwarnings(LEAFSPEC)
@@ -157,3 +166,53 @@ def test_a_divergent_loss_stops_training(data, tmp_path):
     module = SVIModule(model, AutoNormal(model), example=data)
     with pytest.raises(FloatingPointError, match="step 0"):
         _trainer(tmp_path, epochs=1).fit(module, TensorBatches(x, y, batch_size=40))
+
+
+DDP_SCRIPT = Path(__file__).with_name("ddp_svi.py")
+
+
+def _fit_in_subprocess(tmp_path, devices: int) -> dict:
+    """Run tests/ddp_svi.py on ``devices`` CPU processes; return rank 0's result."""
+    out = tmp_path / f"devices{devices}.pt"
+    env = dict(os.environ)
+    env.pop("MPLBACKEND", None)
+    # The script's processes must import this checkout's bayesdl.
+    root = str(Path(__file__).resolve().parents[1])
+    env["PYTHONPATH"] = os.pathsep.join([root, env.get("PYTHONPATH", "")])
+    cmd = [sys.executable, str(DDP_SCRIPT), "--devices", str(devices)]
+    cmd += ["--global-batch", "32", "--epochs", "2", "--out", str(out)]
+    proc = subprocess.run(
+        cmd, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=600
+    )
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-4000:]
+    return torch.load(out, weights_only=True)
+
+
+@pytest.mark.slow
+def test_ddp_on_two_cpu_processes_matches_one_process(tmp_path):
+    """Lightning's DDP (gloo, 2 CPU processes, 16 rows each) gives the
+    parameters of 1 process with the same global batch of 32 rows.
+
+    The guide is an AutoDelta, so the loss is deterministic and the two runs
+    may differ only by floating-point rounding: tolerance 1e-5 after 16 steps.
+    Each process scales its likelihood by N / 16 (its plate's subsample); DDP
+    averages the two gradients, which makes the scale N / 32, that of the
+    global batch.
+    """
+    one = _fit_in_subprocess(tmp_path, devices=1)
+    two = _fit_in_subprocess(tmp_path, devices=2)
+    assert (one["world_size"], two["world_size"]) == (1, 2)
+    assert one["steps"] == two["steps"] == 16  # 256 rows / 32, two epochs
+    assert one["params"].keys() == two["params"].keys()
+    for name, value in one["params"].items():
+        moved = (value - one["initial"][name]).abs().max()
+        assert moved > 0.05, f"{name} hardly moved ({moved:.3g}): a vacuous check"
+        assert torch.allclose(value, two["params"][name], atol=1e-5), name
+
+
+def test_tensor_batches_refuse_to_feed_several_processes(monkeypatch):
+    """Under DDP every process would get the same rows: say so instead."""
+    monkeypatch.setattr(torch.distributed, "is_initialized", lambda: True)
+    monkeypatch.setattr(torch.distributed, "get_world_size", lambda group=None: 2)
+    with pytest.raises(RuntimeError, match="DataLoader"):
+        next(iter(TensorBatches(torch.zeros(4), batch_size=2)))

@@ -7,21 +7,11 @@ import shutil
 import subprocess
 import sys
 import types
-from pathlib import Path
 
 import pytest
 
-from bayesdl import config, data
+from bayesdl import data
 from bayesdl.__main__ import main
-
-
-@pytest.fixture(scope="module")
-def real_root() -> Path:
-    """The real data folder, with both datasets fetched and verified."""
-    root = config.data_dir()
-    for name in data.NAMES:
-        data.fetch(name, root)
-    return root
 
 
 def test_data_command_prints_the_summaries(real_root, capsys):
@@ -48,7 +38,9 @@ def test_data_dir_option_and_sources(real_root, tmp_path, monkeypatch, capsys):
             shutil.copyfile(src, found[filename])
         return found
 
-    monkeypatch.setattr(data, "_sources", lambda name: [("copy", from_real_folder)])
+    monkeypatch.setattr(
+        data.sources, "for_dataset", lambda name: [("copy", from_real_folder)]
+    )
     target = tmp_path / "elsewhere"
     assert main(["data", "--name", "mnist", "--data-dir", str(target)]) == 0
     out = capsys.readouterr().out
@@ -62,7 +54,7 @@ def test_unavailable_data_exits_1_without_traceback(tmp_path, monkeypatch, capsy
     def down(name, wanted, workdir):
         raise RuntimeError("unreachable")
 
-    monkeypatch.setattr(data, "_sources", lambda name: [("nowhere", down)])
+    monkeypatch.setattr(data.sources, "for_dataset", lambda name: [("nowhere", down)])
     assert main(["data", "--data-dir", str(tmp_path)]) == 1
     err = capsys.readouterr().err
     assert "Traceback" not in err
@@ -126,3 +118,31 @@ def test_train_command_rejects_unknown_models(capsys):
     assert main(["train", "resnet"]) == 2
     err = capsys.readouterr().err
     assert "unknown model(s) resnet" in err and "bnn_mnist, lenet_mnist" in err
+
+
+def test_bad_profile_is_a_usage_error_without_traceback(monkeypatch, capsys):
+    monkeypatch.setenv("BAYESDL_PROFILE", "fulll")
+    assert main(["train", "lenet_mnist"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: BAYESDL_PROFILE='fulll'") and "Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["bench", "bnn", "--batch-size", "0"],
+        ["bench", "bnn", "--steps", "-1"],
+        ["bench", "nonsense"],
+    ],
+)
+def test_bench_usage_errors_exit_2(argv, capsys):
+    assert main(argv) == 2
+    assert capsys.readouterr().err.startswith("error: ")
+
+
+def test_train_lists_the_zoo_registry(capsys):
+    from bayesdl import zoo
+
+    assert main(["train", "resnet"]) == 2
+    err = capsys.readouterr().err
+    assert all(name in err for name in zoo.REGISTRY)

@@ -116,13 +116,18 @@ def test_selective_accuracy():
         (lambda: M.accuracy(PROBS, torch.tensor([0, 1, 0, 3])), "0..2"),
         (lambda: M.accuracy(PROBS, torch.tensor([0, 1, 0, -1])), "0..2"),
         (lambda: M.accuracy(PROBS, torch.tensor([0.0, 1, 0, 2])), "integer"),
-        (lambda: M.accuracy(PROBS, LABELS[:3]), "shape"),
+        (lambda: M.accuracy(PROBS, LABELS[:3]), "expected 4 labels"),
+        (lambda: M.accuracy(PROBS, LABELS[:, None]), "1-d integer"),
+        (lambda: M.accuracy(PROBS, LABELS.bool()), "integer"),
         (lambda: M.accuracy(torch.rand(4, 3), LABELS), "sum to 1"),
         (lambda: M.accuracy(torch.randn(4, 3), LABELS), "non-negative"),
         (lambda: M.accuracy(PROBS[0], LABELS), "shape"),
         (lambda: M.mutual_information(PROBS), r"\(S, N, C\)"),
         (lambda: M.auroc(torch.tensor([]), torch.tensor([1.0])), "non-empty"),
         (lambda: M.expected_calibration_error(PROBS, LABELS, num_bins=0), "num_bins"),
+        (lambda: M.calibration_bins(PROBS, LABELS, num_bins=True), "num_bins"),
+        (lambda: M.accuracy(PROBS.int(), LABELS), "floating-point"),
+        (lambda: M.accuracy(PROBS[:, :1] * 0 + 1, LABELS), "C >= 2"),
         (lambda: M.selective_accuracy(PROBS, LABELS, torch.ones(3)), "uncertainty"),
     ],
 )
@@ -150,3 +155,46 @@ def test_uncertainty_plots_draw_and_return_axes():
         plots.image_grid(torch.rand(5, 1, 28, 28), ["a"])
     with pytest.raises(ValueError, match="non-empty"):
         plots.uncertainty_histograms({"in": torch.tensor([])})
+
+
+def test_int32_labels_are_accepted():
+    assert M.accuracy(PROBS, LABELS.int()) == 0.5
+    assert M.brier_score(PROBS, LABELS.to(torch.uint8)) == M.brier_score(PROBS, LABELS)
+
+
+ZERO_SAMPLES = torch.empty(0, 4, 3)  # softmax of an empty draw: no predictive
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda: M.accuracy(ZERO_SAMPLES, LABELS),
+        lambda: M.negative_log_likelihood(ZERO_SAMPLES, LABELS),
+        lambda: M.predictive(ZERO_SAMPLES),
+        lambda: M.entropy(ZERO_SAMPLES),
+        lambda: M.expected_entropy(ZERO_SAMPLES),
+        lambda: M.mutual_information(ZERO_SAMPLES),
+        lambda: M.accuracy(torch.empty(0, 3), LABELS[:0]),
+    ],
+)
+def test_zero_samples_raise_instead_of_nan(call):
+    # Failure 3 of issue 7: main returned accuracy 0.5 and NaN here.
+    with pytest.raises(ValueError, match="at least one sample and one item"):
+        call()
+
+
+@pytest.mark.parametrize(
+    "uncertainty, rejected, match",
+    [
+        (torch.tensor([0.1, float("nan"), 0.3, 0.2]), None, "finite"),
+        (torch.tensor([0.1, float("inf"), 0.3, 0.2]), None, "finite"),
+        (torch.rand(4), torch.tensor([float("nan")]), r"\[0, 1\)"),
+        (torch.rand(4), torch.tensor([1.0]), r"\[0, 1\)"),
+        (torch.rand(4), torch.tensor([[0.0]]), "1-d"),
+        ([0.1, 0.2, 0.3, 0.4], None, "uncertainty must be a real tensor"),
+    ],
+)
+def test_selective_accuracy_rejects_nan(uncertainty, rejected, match):
+    # Failure 14 of issue 7: main ranked NaN silently and returned accuracies.
+    with pytest.raises(ValueError, match=match):
+        M.selective_accuracy(PROBS, LABELS, uncertainty, rejected)

@@ -48,7 +48,9 @@ def test_posterior_marginals_samples_and_normals():
     assert ax.get_xlabel() == "w"
     with pytest.raises(ValueError, match="at least one entry"):
         plots.posterior_marginals()
-    with pytest.raises(ValueError, match="positive sd"):
+    with pytest.raises(
+        ValueError, match=r"the sd of normals\[.bad.\] must be a positive"
+    ):
         plots.posterior_marginals(normals={"bad": (0.0, 0.0)})
 
 
@@ -93,3 +95,108 @@ def test_gaussian_ellipse_rejects_bad_input():
         plots.gaussian_ellipse(torch.zeros(2), -torch.eye(2))
     with pytest.raises(ValueError, match="level must be in"):
         plots.gaussian_ellipse(torch.zeros(2), torch.eye(2), level=0.0)
+
+
+# --------------------------------------------------------------------------
+# Failure 11 of issue 7: uint8 images and NaN were drawn without a word.
+
+NAN = float("nan")
+
+
+def test_image_grid_rejects_uint8_and_nan():
+    pixels = torch.randint(0, 256, (4, 1, 28, 28), dtype=torch.uint8)
+    with pytest.raises(ValueError, match=r"uint8 pixels use images.float\(\) / 255"):
+        plots.image_grid(pixels)
+    assert plots.image_grid(pixels.float() / 255).images  # the advice works
+    with pytest.raises(ValueError, match=r"finite with values in \[0, 1\]"):
+        plots.image_grid(torch.full((4, 28, 28), NAN))
+    with pytest.raises(ValueError, match=r"finite with values in \[0, 1\]"):
+        plots.image_grid(torch.rand(4, 28, 28) * 3)
+    with pytest.raises(ValueError, match="ncols must be a positive int"):
+        plots.image_grid(torch.rand(4, 28, 28), ncols=0)
+
+
+@pytest.mark.parametrize(
+    "call, match",
+    [
+        (lambda: plots.loss_curve([1.0, NAN, 0.5]), "losses must be finite"),
+        (lambda: plots.loss_curve([1.0, float("inf")]), "1 NaN or infinite"),
+        (lambda: plots.loss_curve([1.0, 2.0], start=True), "start must be"),
+        (
+            lambda: plots.predictive_band(
+                torch.linspace(0, 1, 5), torch.full((9, 5), NAN)
+            ),
+            "samples must be finite",
+        ),
+        (
+            lambda: plots.predictive_band(
+                torch.linspace(0, 1, 5), torch.zeros(9, 5), x_obs=[NAN], y_obs=[0.0]
+            ),
+            "x_obs must be finite",
+        ),
+        (
+            lambda: plots.posterior_marginals({"a": torch.tensor([0.1, NAN])}),
+            r"samples\['a'\] must be finite",
+        ),
+        (
+            lambda: plots.posterior_marginals(normals={"q": (NAN, 1.0)}),
+            r"the mean of normals\['q'\] must be a finite number",
+        ),
+        (
+            lambda: plots.uncertainty_histograms({"in": torch.tensor([0.1, NAN])}),
+            r"values\['in'\] must be finite",
+        ),
+        (
+            lambda: plots.gaussian_ellipse(torch.tensor([NAN, 0.0]), torch.eye(2)),
+            "mean must be finite",
+        ),
+        (
+            lambda: plots.selective_prediction(
+                torch.tensor([0.0, 0.5]), {"a": torch.tensor([0.9, NAN])}
+            ),
+            r"accuracies\['a'\] must be finite",
+        ),
+        (
+            lambda: plots.probability_map(
+                lambda p: torch.ones(len(p), 2) / 2,
+                torch.tensor([[NAN, 0.0]]),
+                torch.tensor([0]),
+            ),
+            "x must be finite",
+        ),
+        (
+            lambda: plots.probability_map(
+                lambda p: torch.full((len(p), 2), NAN),
+                torch.zeros(3, 2),
+                torch.tensor([0, 1, 0]),
+                resolution=4,
+            ),
+            r"predict\(points\) must be finite",
+        ),
+        (
+            lambda: plots.probability_map(
+                lambda p: p, torch.zeros(3, 2), torch.zeros(3), extent=float("inf")
+            ),
+            "extent must be a positive finite number",
+        ),
+        (
+            lambda: plots.probability_map(
+                lambda p: p, torch.zeros(3, 2), torch.zeros(3), resolution=1
+            ),
+            "resolution must be at least 2",
+        ),
+    ],
+)
+def test_plots_reject_nan_and_bad_sizes(call, match):
+    with pytest.raises(ValueError, match=match):
+        call()
+
+
+def test_probability_map_draws_a_confidence_mesh():
+    x = torch.randn(20, 2)
+    y = (x[:, 0] > 0).long()
+    ax = plots.probability_map(
+        lambda p: torch.stack([-p[:, 0], p[:, 0]], -1), x, y, extent=3.0, resolution=10
+    )
+    assert ax.collections[0].get_array().shape == (10, 10)
+    assert ax.get_xlabel() == "$x_1$"

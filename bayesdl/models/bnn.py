@@ -5,101 +5,44 @@ Both networks have the LeNet-like layout of :func:`lenet_layers`: two
 layer, and 10 outputs. :class:`BayesianLeNet` uses the Bayesian layers of
 :mod:`bayesdl.models.layers` and is a Pyro model that is its own guide;
 :class:`LeNet` is the ordinary network with the same shape.
+:class:`PyroLeNet` is the same layout written the plain Pyro way: the
+ordinary layers with ``PyroSample`` priors, and a separate guide.
 
 Example::
 
     >>> net = BayesianLeNet(num_data=60_000)
-    >>> result = fit_bnn(net, images, labels, num_epochs=5)
+    >>> result = bayesdl.infer.fit_svi(net, net.guide, data=(images, labels),
+    ...                                batch_size=128, num_epochs=5, lr=1e-3)
     >>> probs = net.predict(test_images, num_samples=20)   # (20, N, 10)
 """
 
 from __future__ import annotations
 
-import math
-import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import pyro
 import pyro.distributions as dist
 import torch
-import torch.nn.functional as F
-from pyro.nn import PyroModule
+from pyro.distributions import constraints
+from pyro.infer import Predictive
+from pyro.nn import PyroModule, PyroSample
+from pyro.nn.module import to_pyro_module_
 from torch import nn
 
-from ..infer import FitResult, fit_svi
-from .layers import BayesianConv2d, BayesianLinear
+from .. import checks
+from ..checks import images as check_images
+from .layers import BayesianConv2d, BayesianLayer, BayesianLinear
 
 __all__ = [
     "BayesianLeNet",
     "LeNet",
-    "check_images",
-    "check_labels",
-    "fit_bnn",
-    "fit_deterministic",
+    "PyroLeNet",
+    "autonormal_state",
     "lenet_layers",
 ]
 
 MNIST_MEAN = 0.1307
 MNIST_STD = 0.3081
-IMAGE_SHAPE = (1, 28, 28)
-
-
-def check_images(images: object) -> torch.Tensor:
-    """Raise ``ValueError`` unless ``images`` look like ``bayesdl.data.load``'s.
-
-    That is: a floating-point tensor of shape (N, 1, 28, 28), N >= 1, with
-    finite values in [0, 1]. Returns the tensor unchanged.
-
-    Example::
-
-        >>> x = check_images(torch.rand(5, 1, 28, 28))
-    """
-    if not isinstance(images, torch.Tensor):
-        raise ValueError(f"images must be a torch.Tensor, got {type(images).__name__}.")
-    if not images.is_floating_point():
-        raise ValueError(
-            f"images must be floating point with values in [0, 1], got dtype "
-            f"{images.dtype}; for uint8 pixels use images.float() / 255."
-        )
-    if images.ndim != 4 or tuple(images.shape[1:]) != IMAGE_SHAPE or len(images) == 0:
-        raise ValueError(
-            f"images must have shape (N, 1, 28, 28) with N >= 1, got "
-            f"{tuple(images.shape)}; add a channel axis with images.unsqueeze(1)."
-        )
-    lo, hi = float(images.min()), float(images.max())
-    if not (math.isfinite(lo) and math.isfinite(hi)) or lo < 0.0 or hi > 1.0:
-        raise ValueError(
-            f"image values must lie in [0, 1], got the range [{lo:g}, {hi:g}]."
-        )
-    return images
-
-
-def check_labels(
-    labels: object, n: int | None = None, num_classes: int = 10
-) -> torch.Tensor:
-    """Raise ``ValueError`` unless ``labels`` are integer classes ``0..num_classes-1``.
-
-    ``n``, when given, is the required length. Returns the tensor unchanged.
-
-    Example::
-
-        >>> y = check_labels(torch.tensor([0, 3, 9]))
-    """
-    if not isinstance(labels, torch.Tensor):
-        raise ValueError(f"labels must be a torch.Tensor, got {type(labels).__name__}.")
-    if labels.dtype.is_floating_point or labels.dtype == torch.bool or labels.ndim != 1:
-        raise ValueError(
-            f"labels must be a 1-d integer tensor, got dtype {labels.dtype} and "
-            f"shape {tuple(labels.shape)}."
-        )
-    if n is not None and len(labels) != n:
-        raise ValueError(f"expected {n} labels, got {len(labels)}.")
-    if len(labels) and (int(labels.min()) < 0 or int(labels.max()) >= num_classes):
-        raise ValueError(
-            f"labels must lie in 0..{num_classes - 1}, got the range "
-            f"[{int(labels.min())}, {int(labels.max())}]."
-        )
-    return labels
 
 
 def lenet_layers(
@@ -162,9 +105,8 @@ class _Classifier:
     @torch.no_grad()
     def _predict(self, images, num_samples: int, batch_size: int) -> torch.Tensor:
         check_images(images)
-        for name, v in (("num_samples", num_samples), ("batch_size", batch_size)):
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise ValueError(f"{name} must be a positive int, got {v!r}.")
+        checks.positive_int("num_samples", num_samples)
+        checks.positive_int("batch_size", batch_size)
         was_training = self.training
         self.eval()
         param = next(self.parameters())
@@ -227,9 +169,8 @@ class BayesianLeNet(_Classifier, PyroModule):
     Example::
 
         >>> net = BayesianLeNet(num_data=60_000, prior_scale=1.0)
-        >>> svi = pyro.infer.SVI(net, net.guide, pyro.optim.Adam({"lr": 1e-3}),
-        ...                      pyro.infer.Trace_ELBO())
-        >>> loss = svi.step(images[:128], labels[:128])
+        >>> elbo = pyro.infer.Trace_ELBO()(net, net.guide)
+        >>> loss = elbo(images[:128], labels[:128])   # minus the ELBO
     """
 
     def __init__(
@@ -243,9 +184,7 @@ class BayesianLeNet(_Classifier, PyroModule):
         conv_local_reparameterization: bool = False,
     ) -> None:
         super().__init__()
-        if isinstance(num_data, bool) or not isinstance(num_data, int) or num_data < 1:
-            raise ValueError(f"num_data must be a positive int, got {num_data!r}.")
-        self.num_data = num_data
+        self.num_data = checks.positive_int("num_data", num_data)
         layers = lenet_layers(
             True,
             channels,
@@ -261,6 +200,14 @@ class BayesianLeNet(_Classifier, PyroModule):
 
         Returns the logits (N, 10) of one posterior draw.
         """
+        check_images(images)
+        if labels is not None:
+            checks.labels(labels, len(images))
+        if len(images) > self.num_data:
+            raise ValueError(
+                f"a batch of {len(images)} images is larger than num_data="
+                f"{self.num_data}; the likelihood would be mis-scaled."
+            )
         logits = self._logits(images)  # outside the plate: KL counted once
         # The batch is a subsample of the N training images: only its size
         # matters, and the plate scales the log-likelihood by N / B.
@@ -292,103 +239,166 @@ class BayesianLeNet(_Classifier, PyroModule):
         return self._predict(images, num_samples, batch_size)
 
 
-def _lr_decay(lr: float, final_lr: float, num_steps: int) -> float:
-    return (final_lr / lr) ** (1.0 / max(1, num_steps))
+def _normal_prior(shape: tuple[int, ...]):
+    """The callable prior of one parameter: N(prior_loc, prior_scale**2) each."""
+
+    def prior(layer: PyroModule) -> dist.Distribution:
+        normal = dist.Normal(layer.prior_loc, layer.prior_scale)
+        return normal.expand(shape).to_event(len(shape))
+
+    return prior
 
 
-def fit_bnn(
-    net: BayesianLeNet,
-    images: torch.Tensor,
-    labels: torch.Tensor,
-    *,
-    num_epochs: int,
-    batch_size: int = 128,
-    lr: float = 1e-3,
-    final_lr: float | None = None,
-    generator: torch.Generator | None = None,
-) -> FitResult:
-    """Train a :class:`BayesianLeNet` by mini-batch SVI on the full-data ELBO.
+class PyroLeNet(_Classifier, PyroModule):
+    """The LeNet of :func:`lenet_layers` as a Pyro model with ``PyroSample`` priors.
 
-    Adam with a learning rate that decays
-    geometrically from ``lr`` to ``final_lr`` (default ``lr / 10``) over the
-    run. Returns :class:`bayesdl.infer.FitResult` (loss per step, seconds).
+    The ordinary layers are converted in place with
+    ``pyro.nn.module.to_pyro_module_``, and every weight and bias becomes a
+    random variable with the prior ``N(0, prior_scale**2)``. The prior's
+    parameters are buffers of each layer, so the prior follows ``.to(device)``
+    and ``.to(dtype)``. The guide is separate (e.g. ``AutoNormal``).
+
+    Called as ``net(images, labels, index)``, the labels are observed inside
+    ``pyro.plate("data", num_data, subsample=index)``: ``index`` holds the
+    positions of the mini-batch in the training set, and the plate scales
+    the log-likelihood by ``num_data / len(index)``. Without ``index`` the
+    images are the whole data set (no scaling).
 
     Example::
 
-        >>> net = BayesianLeNet(num_data=len(images))
-        >>> result = fit_bnn(net, images, labels, num_epochs=5)
+        >>> net = PyroLeNet(num_data=60_000, prior_scale=0.1)
+        >>> guide = AutoNormal(net, init_loc_fn=init_to_value(
+        ...     values=net.initial_values()), init_scale=0.01)
+        >>> loss = TraceMeanField_ELBO()(net, guide)(images, labels, index)
     """
-    check_images(images)
-    check_labels(labels, len(images))
-    if len(images) != net.num_data:
-        raise ValueError(
-            f"net.num_data is {net.num_data} but {len(images)} images were given; "
-            "the likelihood would be mis-scaled."
+
+    def __init__(
+        self,
+        num_data: int,
+        channels: Sequence[int] = (16, 32),
+        hidden: int = 128,
+        *,
+        prior_scale: float = 1.0,
+    ) -> None:
+        super().__init__()
+        self.num_data = checks.positive_int("num_data", num_data)
+        prior_scale = checks.positive_float("prior_scale", prior_scale)
+        layers = nn.Sequential(*lenet_layers(False, channels, hidden))
+        self._initial = {}
+        to_pyro_module_(layers)
+        for i, layer in enumerate(layers):
+            params = list(layer.named_parameters(recurse=False))
+            if params:
+                layer.register_buffer("prior_loc", torch.tensor(0.0))
+                layer.register_buffer("prior_scale", torch.tensor(prior_scale))
+            for name, value in params:
+                self._initial[f"layers.{i}.{name}"] = value.detach().clone()
+                setattr(layer, name, PyroSample(_normal_prior(tuple(value.shape))))
+        self.layers = layers
+
+    def initial_values(self) -> dict[str, torch.Tensor]:
+        """torch's default initialisation of every weight, by site name.
+
+        For ``AutoNormal(net, init_loc_fn=init_to_value(values=...))``: the
+        posterior means start where an ordinary network's weights start.
+
+        Example::
+
+            >>> PyroLeNet(100).initial_values()["layers.0.weight"].shape
+            torch.Size([16, 1, 5, 5])
+        """
+        buffer = self.layers[0].prior_scale
+        return {k: v.to(buffer.device, buffer.dtype) for k, v in self._initial.items()}
+
+    def forward(
+        self,
+        images: torch.Tensor,
+        labels: torch.Tensor | None = None,
+        index: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """The model: weights from the prior, labels in the data plate.
+
+        Returns the logits (N, 10) of the sampled network.
+        """
+        logits = self._logits(images)
+        if index is None:
+            if labels is not None and len(images) != self.num_data:
+                raise ValueError(
+                    f"{len(images)} labelled images but num_data is "
+                    f"{self.num_data}: pass index=, the batch's positions in "
+                    "the training set, so that the likelihood is scaled."
+                )
+            plate = pyro.plate("data", len(images))
+        else:
+            plate = pyro.plate("data", self.num_data, subsample=index)
+        with plate:
+            pyro.sample("label", dist.Categorical(logits=logits), obs=labels)
+        return logits
+
+    def predict(
+        self,
+        images: torch.Tensor,
+        guide: Callable,
+        num_samples: int = 20,
+        *,
+        batch_size: int = 2000,
+    ) -> torch.Tensor:
+        """Class probabilities of ``num_samples`` networks drawn from ``guide``.
+
+        Uses ``pyro.infer.Predictive`` on batches of images; shape (S, N, 10).
+
+        Example::
+
+            >>> probs = net.predict(test_images, guide, num_samples=16)
+        """
+        checks.images(images)
+        checks.positive_int("num_samples", num_samples)
+        checks.positive_int("batch_size", batch_size)
+        if hasattr(guide, "prototype_trace") and guide.prototype_trace is None:
+            raise ValueError(
+                "the autoguide has not run yet: train it, or call it once with "
+                "labels, guide(images, labels, index), before predicting."
+            )
+        predictive = Predictive(
+            self, guide=guide, num_samples=num_samples, return_sites=["_RETURN"]
         )
-    final_lr = lr / 10 if final_lr is None else final_lr
-    steps = num_epochs * math.ceil(len(images) / batch_size)
-    scheduler = pyro.optim.ExponentialLR(
-        {
-            "optimizer": torch.optim.Adam,
-            "optim_args": {"lr": lr},
-            "gamma": _lr_decay(lr, final_lr, steps),
-        }
-    )
-    net.train()
-    return fit_svi(
-        net, net.guide, data=(images, labels), batch_size=batch_size,
-        num_epochs=num_epochs, optim=scheduler, generator=generator, lr=lr,
-        callback=lambda step, loss: scheduler.step(),
-    )  # fmt: skip
+        buffer = self.layers[0].prior_scale
+        out = []
+        with torch.no_grad():
+            for start in range(0, len(images), batch_size):
+                xb = images[start : start + batch_size].to(buffer.device, buffer.dtype)
+                out.append(predictive(xb)["_RETURN"].softmax(-1))
+        return torch.cat(out, dim=1)
 
 
-def fit_deterministic(
-    net: LeNet,
-    images: torch.Tensor,
-    labels: torch.Tensor,
-    *,
-    num_epochs: int,
-    batch_size: int = 128,
-    lr: float = 1e-3,
-    final_lr: float | None = None,
-    generator: torch.Generator | None = None,
-) -> FitResult:
-    """Train a :class:`LeNet` by maximum likelihood, the same way as :func:`fit_bnn`.
+def autonormal_state(net: BayesianLeNet) -> dict[str, torch.Tensor]:
+    """The ``state_dict`` of an ``AutoNormal`` guide of :class:`PyroLeNet`
+    that holds the same variational parameters as ``net``.
 
-    Same optimiser, learning-rate decay, batch size and batch order; the loss
-    recorded per step is the mean cross-entropy of the batch.
+    The fast layers keep the means and standard deviations of ``q`` inside
+    the network (the latter through a softplus, as ``AutoNormal`` does);
+    this copies them under the guide's names. Run the guide once before
+    loading, so that its parameters exist.
 
     Example::
 
-        >>> result = fit_deterministic(LeNet(), images, labels, num_epochs=5)
+        >>> guide = AutoNormal(PyroLeNet(60_000))
+        >>> guide(images, labels, index)          # creates its parameters
+        >>> guide.load_state_dict(autonormal_state(bnn))
     """
-    check_images(images)
-    check_labels(labels, len(images))
-    if (
-        isinstance(num_epochs, bool)
-        or not isinstance(num_epochs, int)
-        or num_epochs < 1
-    ):
-        raise ValueError(f"num_epochs must be a positive int, got {num_epochs!r}.")
-    final_lr = lr / 10 if final_lr is None else final_lr
-    n = len(images)
-    per_epoch = math.ceil(n / batch_size)
-    decay = _lr_decay(lr, final_lr, num_epochs * per_epoch)
-    optim = torch.optim.Adam(net.parameters(), lr=lr)
-    sched = torch.optim.lr_scheduler.ExponentialLR(optim, gamma=decay)
-    result = FitResult()
-    net.train()
-    start = time.perf_counter()
-    for _ in range(num_epochs):
-        order = torch.randperm(n, generator=generator, device=images.device)
-        for i in range(per_epoch):
-            idx = order[i * batch_size : (i + 1) * batch_size]
-            loss = F.cross_entropy(net(images[idx]), labels[idx])
-            optim.zero_grad()
-            loss.backward()
-            optim.step()
-            sched.step()
-            result.losses.append(loss.item())
-    result.seconds = time.perf_counter() - start
-    result.steps = num_epochs * per_epoch
-    return result
+    if not isinstance(net, BayesianLeNet):
+        raise ValueError(f"net must be a BayesianLeNet, got {type(net).__name__}.")
+    to_unconstrained = torch.distributions.transform_to(
+        constraints.softplus_positive
+    ).inv
+    state = {}
+    for i, layer in enumerate(net.layers):
+        if not isinstance(layer, BayesianLayer):
+            continue
+        names = ["weight", "bias"] if layer.has_bias else ["weight"]
+        for name in names:
+            loc = getattr(layer, f"{name}_loc").detach()
+            scale = getattr(layer, f"{name}_scale").detach()
+            state[f"locs.layers.{i}.{name}_unconstrained"] = loc.clone()
+            state[f"scales.layers.{i}.{name}_unconstrained"] = to_unconstrained(scale)
+    return state

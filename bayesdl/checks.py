@@ -1,0 +1,218 @@
+"""The argument checks that every entry point of ``bayesdl`` shares.
+
+Each check returns the value it accepted (converted where that is safe, e.g.
+an ``int`` learning rate to ``float``) and raises ``ValueError`` with one
+message per mistake, so that the same bad value gets the same words
+wherever it is passed.
+
+Example::
+
+    >>> from bayesdl import checks
+    >>> checks.positive_int("num_epochs", 3)
+    3
+    >>> checks.positive_int("num_epochs", True)
+    Traceback (most recent call last):
+    ValueError: num_epochs must be a positive int, got True.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+
+import torch
+
+__all__ = [
+    "IMAGE_SHAPE",
+    "finite_float",
+    "images",
+    "labels",
+    "non_negative_int",
+    "positive_float",
+    "positive_int",
+    "probabilities",
+    "seed",
+]
+
+IMAGE_SHAPE = (1, 28, 28)
+"""The shape of one image of MNIST or Fashion-MNIST as ``bayesdl.data`` loads it."""
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def positive_int(name: str, value: object) -> int:
+    """``value`` as an ``int`` >= 1; ``bool`` is refused (``True`` is no count).
+
+    Example::
+
+        >>> positive_int("batch_size", 128)
+        128
+    """
+    if not _is_int(value) or value < 1:
+        raise ValueError(f"{name} must be a positive int, got {value!r}.")
+    return int(value)
+
+
+def non_negative_int(name: str, value: object) -> int:
+    """``value`` as an ``int`` >= 0; ``bool`` is refused.
+
+    Example::
+
+        >>> non_negative_int("warmup_steps", 0)
+        0
+    """
+    if not _is_int(value) or value < 0:
+        raise ValueError(f"{name} must be a non-negative int, got {value!r}.")
+    return int(value)
+
+
+def seed(value: object, name: str = "seed") -> int:
+    """A seed: an ``int`` in ``[0, 2**63)``.
+
+    Example::
+
+        >>> seed(0)
+        0
+    """
+    if not _is_int(value) or not 0 <= value < 2**63:
+        raise ValueError(f"{name} must be an int in [0, 2**63), got {value!r}.")
+    return int(value)
+
+
+def finite_float(name: str, value: object) -> float:
+    """``value`` as a finite ``float`` (``bool``, NaN and infinities refused).
+
+    Example::
+
+        >>> finite_float("shift", -2)
+        -2.0
+    """
+    if isinstance(value, torch.Tensor) and value.numel() == 1:
+        value = value.item()
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise ValueError(f"{name} must be a finite number, got {value!r}.")
+    value = float(value)
+    if not math.isfinite(value):
+        raise ValueError(f"{name} must be a finite number, got {value!r}.")
+    return value
+
+
+def positive_float(name: str, value: object) -> float:
+    """``value`` as a finite ``float`` > 0 (a learning rate, a scale).
+
+    Example::
+
+        >>> positive_float("lr", 1e-3)
+        0.001
+    """
+    if isinstance(value, torch.Tensor) and value.numel() == 1:
+        value = value.item()
+    ok = isinstance(value, numbers.Real) and not isinstance(value, bool)
+    if not ok or not math.isfinite(float(value)) or float(value) <= 0:
+        raise ValueError(f"{name} must be a positive finite number, got {value!r}.")
+    return float(value)
+
+
+def images(value: object, name: str = "images") -> torch.Tensor:
+    """Floating-point images of shape (N, 1, 28, 28), N >= 1, values in [0, 1].
+
+    These are what ``bayesdl.data.load`` returns. The tensor is returned
+    unchanged.
+
+    Example::
+
+        >>> x = images(torch.rand(5, 1, 28, 28))
+    """
+    if not isinstance(value, torch.Tensor):
+        raise ValueError(f"{name} must be a torch.Tensor, got {type(value).__name__}.")
+    if not value.is_floating_point():
+        raise ValueError(
+            f"{name} must be floating point with values in [0, 1], got dtype "
+            f"{value.dtype}; for uint8 pixels use {name}.float() / 255."
+        )
+    if value.ndim != 4 or tuple(value.shape[1:]) != IMAGE_SHAPE or len(value) == 0:
+        raise ValueError(
+            f"{name} must have shape (N, 1, 28, 28) with N >= 1, got "
+            f"{tuple(value.shape)}; add a channel axis with {name}.unsqueeze(1)."
+        )
+    lo, hi = float(value.min()), float(value.max())
+    if not (math.isfinite(lo) and math.isfinite(hi)) or lo < 0.0 or hi > 1.0:
+        raise ValueError(
+            f"{name} values must lie in [0, 1], got the range [{lo:g}, {hi:g}]."
+        )
+    return value
+
+
+def labels(
+    value: object,
+    n: int | None = None,
+    num_classes: int = 10,
+    name: str = "labels",
+) -> torch.Tensor:
+    """Integer class labels, shape (N,), values in ``0..num_classes-1``.
+
+    ``n``, when given, is the required length. Any integer dtype is accepted
+    and returned as ``int64`` (``torch.long``), which losses and indexing need.
+
+    Example::
+
+        >>> labels(torch.tensor([0, 3, 9], dtype=torch.int32)).dtype
+        torch.int64
+    """
+    if not isinstance(value, torch.Tensor):
+        raise ValueError(f"{name} must be a torch.Tensor, got {type(value).__name__}.")
+    if value.dtype.is_floating_point or value.dtype.is_complex or value.ndim != 1:
+        raise ValueError(
+            f"{name} must be a 1-d integer tensor, got dtype {value.dtype} and "
+            f"shape {tuple(value.shape)}."
+        )
+    if value.dtype == torch.bool:
+        raise ValueError(f"{name} must be integer classes, got dtype torch.bool.")
+    if n is not None and len(value) != n:
+        raise ValueError(f"expected {n} {name} (one per image), got {len(value)}.")
+    if len(value) and (int(value.min()) < 0 or int(value.max()) >= num_classes):
+        raise ValueError(
+            f"{name} must lie in 0..{num_classes - 1}, got the range "
+            f"[{int(value.min())}, {int(value.max())}]."
+        )
+    return value.long()
+
+
+def probabilities(
+    value: object, *, samples: bool = False, name: str = "probs"
+) -> torch.Tensor:
+    """Class probabilities (N, C) or, with samples, (S, N, C); S, N >= 1, C >= 2.
+
+    Finite, non-negative and summing to one over the last axis (to 1e-3).
+
+    Example::
+
+        >>> p = probabilities(torch.tensor([[0.2, 0.8]]))
+    """
+    if not isinstance(value, torch.Tensor) or not value.is_floating_point():
+        raise ValueError(
+            f"{name} must be a floating-point torch.Tensor of probabilities."
+        )
+    dims = (3,) if samples else (2, 3)
+    shape = "(S, N, C)" if samples else "(N, C) or (S, N, C)"
+    if value.ndim not in dims or value.shape[-1] < 2:
+        raise ValueError(
+            f"{name} must have shape {shape} with C >= 2, got {tuple(value.shape)}."
+        )
+    if any(s == 0 for s in value.shape[:-1]):
+        raise ValueError(
+            f"{name} must hold at least one sample and one item, got shape "
+            f"{tuple(value.shape)}."
+        )
+    if not torch.isfinite(value).all() or (value < 0).any():
+        raise ValueError(
+            f"{name} must be finite and non-negative (probabilities, not logits)."
+        )
+    if not torch.allclose(value.sum(-1), value.new_ones(()), atol=1e-3):
+        raise ValueError(
+            f"{name} must sum to 1 over the last axis (class probabilities, not "
+            "logits; apply .softmax(-1) first)."
+        )
+    return value
