@@ -1,0 +1,244 @@
+"""The VAE: interface, estimators of the evidence, training, zoo entry."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pyro
+import pyro.distributions as dist
+import pytest
+import torch
+
+import bayesdl
+from bayesdl.models.vae import VAE, bernoulli_log_likelihood, elbo, iwae
+
+
+def _images(n: int = 6, seed: int = 0) -> torch.Tensor:
+    gen = torch.Generator().manual_seed(seed)
+    return torch.rand(n, 1, 28, 28, generator=gen)
+
+
+class TinyVAE:
+    """Encoder and decoder in closed form: z in R^1, pixels' logit = a z + b."""
+
+    latent_dim = 1
+
+    def __init__(self) -> None:
+        self.a = torch.linspace(-0.2, 0.2, 784).view(1, 1, 28, 28)
+        self.b = torch.full((1, 1, 28, 28), 0.1)
+
+    def encode(self, x):
+        mean = x.flatten(1).mean(1, keepdim=True)
+        return 2 * mean - 1, 0.5 + 0.2 * mean
+
+    def decode(self, z):
+        return torch.sigmoid(self.a * z.view(-1, 1, 1, 1) + self.b)
+
+
+def test_shapes_and_ranges():
+    vae = VAE(num_data=100, latent_dim=3, hidden=(32,))
+    x = _images(5)
+    loc, scale = vae.encode(x)
+    assert loc.shape == scale.shape == (5, 3)
+    assert (scale > 0).all()
+    means = vae.decode(torch.randn(7, 3) * 10)
+    assert means.shape == (7, 1, 28, 28)
+    assert ((means > 0) & (means < 1)).all()
+    new = vae.sample(4)
+    assert new.shape == (4, 1, 28, 28)
+    assert ((new >= 0) & (new <= 1)).all()
+    gen = torch.Generator().manual_seed(3)
+    again = torch.Generator().manual_seed(3)
+    assert torch.equal(vae.sample(2, generator=gen), vae.sample(2, generator=again))
+
+
+@pytest.mark.parametrize(
+    "bad, match",
+    [
+        (torch.rand(5, 28, 28), r"shape \(N, 1, 28, 28\)"),
+        (torch.rand(5, 1, 28, 28) * 2, r"\[0, 1\]"),
+        ((torch.rand(5, 1, 28, 28) * 255).to(torch.uint8), "floating point"),
+        ([[0.0]], "torch.Tensor"),
+    ],
+)
+def test_bad_images_are_refused(bad, match):
+    vae = VAE(num_data=100, latent_dim=3, hidden=(16,))
+    with pytest.raises(ValueError, match=match):
+        vae.encode(bad)
+    with pytest.raises(ValueError, match=match):
+        vae.model(bad)
+    with pytest.raises(ValueError, match=match):
+        elbo(vae, bad)
+    with pytest.raises(ValueError, match=match):
+        iwae(vae, bad, k=2)
+
+
+def test_bad_arguments_are_refused():
+    vae = VAE(num_data=100, latent_dim=3, hidden=(16,))
+    with pytest.raises(ValueError, match=r"shape \(N, 3\)"):
+        vae.decode(torch.zeros(2, 4))
+    with pytest.raises(ValueError, match=r"shape \(N, 3\)"):
+        vae.decode(torch.zeros(3))
+    with pytest.raises(ValueError, match="floating-point"):
+        vae.decode(torch.zeros(2, 3, dtype=torch.long))
+    for n in (0, -1, 2.0, True):
+        with pytest.raises(ValueError, match="n must be a positive int"):
+            vae.sample(n)
+    with pytest.raises(ValueError, match="k must be a positive int"):
+        iwae(vae, _images(2), k=0)
+    with pytest.raises(ValueError, match="num_samples must be a positive int"):
+        elbo(vae, _images(2), num_samples=0)
+    with pytest.raises(ValueError, match="num_data must be a positive int"):
+        VAE(num_data=0)
+    with pytest.raises(ValueError, match="latent_dim must be a positive int"):
+        VAE(num_data=10, latent_dim=0)
+    with pytest.raises(ValueError, match="hidden"):
+        VAE(num_data=10, hidden=())
+
+
+def test_elbo_agrees_with_a_hand_computation():
+    """ELBO = E_q[log p(x|z)] - KL, computed here by quadrature on z in R^1."""
+    vae = TinyVAE()
+    x = _images(3)
+    loc, scale = vae.encode(x)
+    # Gauss-Hermite quadrature of E_q[log p(x | z)], exact for this smooth 1-d z.
+    nodes, weights = (
+        torch.from_numpy(a).float() for a in np.polynomial.hermite_e.hermegauss(60)
+    )
+    weights = weights / weights.sum()
+    z = loc + scale * nodes  # (3, 60)
+    ll = torch.stack(
+        [
+            dist.Bernoulli(vae.decode(z[:, j : j + 1]), validate_args=False)
+            .log_prob(x)
+            .flatten(1)
+            .sum(1)
+            for j in range(len(nodes))
+        ],
+        dim=1,
+    )
+    expected_ll = (ll * weights).sum(1)
+    kl = (-scale.log() + (scale**2 + loc**2) / 2 - 0.5).sum(1)  # KL(q || N(0, 1))
+    hand = (expected_ll - kl).float()
+    torch.manual_seed(0)
+    estimate = elbo(vae, x, num_samples=4000)
+    assert torch.allclose(estimate, hand, atol=0.3), (estimate, hand)
+
+
+def test_elbo_matches_pyros_trace_mean_field_elbo():
+    """Pyro's loss on the model and guide is -(N/B) times the summed ELBO."""
+    vae = VAE(num_data=50, latent_dim=2, hidden=(8,))
+    x = _images(10)
+    torch.manual_seed(1)
+    ours = elbo(vae, x, num_samples=1).sum()
+    torch.manual_seed(1)
+    loss = pyro.infer.TraceMeanField_ELBO().differentiable_loss(vae.model, vae.guide, x)
+    assert torch.allclose(-loss, ours * 50 / 10, rtol=1e-4)
+
+
+def test_log_likelihood_from_means_matches_logits():
+    vae = VAE(num_data=10, latent_dim=2, hidden=(8,))
+
+    class MeansOnly:
+        encode = vae.encode
+        decode = vae.decode
+
+    z, x = torch.randn(4, 2), _images(4)
+    exact = bernoulli_log_likelihood(vae, z, x)
+    approx = bernoulli_log_likelihood(MeansOnly(), z, x)
+    assert torch.allclose(exact, approx, rtol=1e-4)
+
+
+def test_iwae_equals_elbo_at_k1_and_exceeds_it_on_average():
+    vae = VAE(num_data=10, latent_dim=2, hidden=(16,))
+    x = _images(20)
+    with torch.no_grad():
+        torch.manual_seed(5)
+        one = iwae(vae, x, k=1)
+        torch.manual_seed(5)
+        # IWAE at k = 1 is log p(x|z) + log p(z) - log q(z|x) at one draw;
+        # its mean over many draws is the ELBO.
+        draws = torch.stack([iwae(vae, x, k=1) for _ in range(400)])
+        reference = elbo(vae, x, num_samples=400)
+        assert one.shape == (20,)
+        error = draws.std(0) / math.sqrt(len(draws))
+        assert ((draws.mean(0) - reference).abs() < 5 * error + 0.05).all()
+        bound = torch.stack([iwae(vae, x, k=32) for _ in range(20)]).mean(0)
+    assert (bound >= reference - 0.05).all()
+    assert bound.mean() > reference.mean()
+
+
+def test_iwae_works_for_any_vae_like_object():
+    with torch.no_grad():
+        value = iwae(TinyVAE(), _images(3), k=8)
+    assert value.shape == (3,) and torch.isfinite(value).all()
+
+
+def test_model_scales_the_likelihood_to_the_data_set():
+    vae = VAE(num_data=1000, latent_dim=2, hidden=(8,))
+    trace = pyro.poutine.trace(vae.model).get_trace(_images(10))
+    assert trace.nodes["x"]["scale"] == pytest.approx(100.0)
+    assert trace.nodes["z"]["scale"] == pytest.approx(100.0)
+
+
+@pytest.mark.slow
+def test_a_small_vae_improves_its_elbo():
+    images, _ = bayesdl.data.load("fashion_mnist", "train")
+    x, held_out = images[:512], images[512:768]
+    vae = VAE(num_data=len(x), latent_dim=4, hidden=(64,))
+    with torch.no_grad():
+        before = float(elbo(vae, held_out).mean())
+    result = bayesdl.infer.fit_svi(
+        vae.model, vae.guide, data=(x,), batch_size=64, num_epochs=8, lr=3e-3,
+        loss=pyro.infer.TraceMeanField_ELBO(),
+    )  # fmt: skip
+    with torch.no_grad():
+        after = float(elbo(vae, held_out).mean())
+    assert after > before + 100, (before, after)
+    assert len(result.losses) == 64 and all(math.isfinite(v) for v in result.losses)
+
+
+def test_state_dict_round_trip_reproduces_encode():
+    vae = VAE(num_data=10, latent_dim=3, hidden=(16,))
+    copy = VAE(num_data=10, latent_dim=3, hidden=(16,))
+    copy.load_state_dict(vae.state_dict())
+    x = _images(4)
+    for a, b in zip(vae.encode(x), copy.encode(x), strict=True):
+        assert torch.equal(a, b)
+    z = torch.randn(2, 3)
+    assert torch.equal(vae.decode(z), copy.decode(z))
+
+
+@pytest.mark.slow
+def test_zoo_vae_trains_then_loads(smoke):
+    first = bayesdl.zoo.vae_fashion_mnist()
+    settings = bayesdl.zoo.vae_settings()
+    assert first.latent_dim == settings["latent_dim"]
+    assert len(first.val_elbo) == len(first.train_elbo) == settings["num_epochs"]
+    assert first.train_seconds > 0
+    second = bayesdl.zoo.vae_fashion_mnist()
+    assert second.train_seconds == first.train_seconds
+    x, _ = bayesdl.data.load("fashion_mnist", "test")
+    for a, b in zip(first.encode(x[:8]), second.encode(x[:8]), strict=True):
+        assert torch.equal(a, b)
+    assert "vae_fashion_mnist" in bayesdl.zoo.REGISTRY
+
+
+def test_vae_data_is_disjoint_from_validation(smoke):
+    settings = bayesdl.zoo.vae_settings()
+    train, val = bayesdl.zoo.vae_data(settings)
+    assert len(train) == settings["num_train"] and len(val) == settings["num_val"]
+    flat_t, flat_v = train.flatten(1), val.flatten(1)
+    overlap = (torch.cdist(flat_v[:50], flat_t) == 0).any()
+    assert not overlap
+
+
+def test_latent_map_plots_classes_and_refuses_bad_codes():
+    codes, labels = torch.randn(30, 2), torch.arange(30) % 3
+    ax = bayesdl.plots.latent_map(codes, labels, ["a", "b", "c"])
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["a", "b", "c"]
+    with pytest.raises(ValueError, match=r"shape \(N, 2\)"):
+        bayesdl.plots.latent_map(torch.randn(30, 3), labels)
+    with pytest.raises(ValueError, match="labels"):
+        bayesdl.plots.latent_map(codes, labels + 5, ["a", "b", "c"])
