@@ -1,9 +1,12 @@
-"""A Sphinx extension that keeps the book's execution cache honest.
+"""Build plumbing for the book: an honest execution cache and offline maths.
 
-Jupyter Book caches executed notebooks keyed on the text of their cells only,
-so a change in ``bayesdl`` (which the cells import) or in ``BAYESDL_PROFILE``
-would otherwise be served the outputs of the old code or of the other
-profile. This extension, listed in ``_config.yml``'s ``extra_extensions``:
+Listed in ``_config.yml``'s ``extra_extensions``, this Sphinx extension does
+two jobs.
+
+**The execution cache.** Jupyter Book caches executed notebooks keyed on the
+text of their cells only, so a change in ``bayesdl`` (which the cells import)
+or in ``BAYESDL_PROFILE`` would otherwise be served the outputs of the old
+code or of the other profile. The extension
 
 * points myst-nb's execution cache at a folder of its own per build key
   (``_build/.jupyter_cache/<profile>-<source hash>``), so outputs executed
@@ -14,14 +17,80 @@ profile. This extension, listed in ``_config.yml``'s ``extra_extensions``:
   instead of reusing its pickled doctrees.
 
 The key is :func:`bayesdl.config.build_key`.
+
+**Maths that renders offline.** Sphinx loads MathJax from a CDN by default,
+so a page opened without a network shows raw LaTeX. The extension points
+``mathjax_path`` at a copy of MathJax 3 inside the site
+(``_static/mathjax/tex-chtml.js``) and copies the files it needs (the TeX
+input with its extensions, the CommonHTML output with its fonts, the menu)
+from the pip package ``django-static-mathjax``, which holds the unmodified
+npm release of MathJax 3.2.2 (``mathjax-full``) and nothing else that we use.
+The book's macros stay in ``mathjax3_config`` in ``_config.yml``. The same
+extension tells myst-nb not to add its CDN scripts for ipywidgets, and keeps
+sphinx-thebe (live code through Binder, which needs a network) off the pages.
 """
 
 from __future__ import annotations
 
+import shutil
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from . import __version__, config
+
+#: Where the pages load MathJax from, relative to the site's ``_static``.
+MATHJAX_PATH = "mathjax/tex-chtml.js"
+
+#: What ``tex-chtml.js`` loads at run time, relative to MathJax's ``es5``:
+#: TeX extensions (autoloaded by macro), fonts, the menu and its a11y parts.
+_MATHJAX_PARTS = (
+    "tex-chtml.js",
+    "input/tex/extensions",
+    "output/chtml",
+    "ui",
+    "a11y",
+    "sre",
+    "adaptors",
+)
+
+
+def mathjax_source() -> Path:
+    """The folder of MathJax's browser components (``es5``), as installed.
+
+    Example::
+
+        >>> (mathjax_source() / "tex-chtml.js").is_file()
+        True
+
+    Raises a ``RuntimeError`` that says how to install it when it is missing.
+    """
+    try:
+        root = Path(str(resources.files("mathjax"))) / "static" / "mathjax" / "es5"
+    except ModuleNotFoundError:
+        root = None
+    if root is None or not (root / "tex-chtml.js").is_file():
+        raise RuntimeError(
+            "MathJax is not installed, so the book's maths could not be shipped "
+            "with the site: run `pip install -r requirements.txt` (it installs "
+            "MathJax 3 from the PyPI package django-static-mathjax)."
+        )
+    return root
+
+
+def _copy_if_changed(src: Path, dst: Path) -> None:
+    """Copy a file or folder, skipping files whose size and mtime match."""
+    if src.is_dir():
+        for item in src.rglob("*"):
+            if item.is_file():
+                _copy_if_changed(item, dst / item.relative_to(src))
+        return
+    if dst.is_file():
+        a, b = src.stat(), dst.stat()
+        if a.st_size == b.st_size and int(a.st_mtime) == int(b.st_mtime):
+            return
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy2(src, dst)
 
 
 def _on_config_inited(app: Any, cfg: Any) -> None:
@@ -30,6 +99,35 @@ def _on_config_inited(app: Any, cfg: Any) -> None:
     if not cfg.nb_execution_cache_path:
         root = Path(app.outdir).parent / ".jupyter_cache"
         cfg.nb_execution_cache_path = str((root / key).resolve())
+    # MathJax from the site itself, unless the book asks for another copy.
+    if "://" in (cfg.mathjax_path or "://"):
+        cfg.mathjax_path = MATHJAX_PATH
+    # myst-nb would load require.js and the widget manager from CDNs on a page
+    # with widget state; the book shows no widgets.
+    cfg.nb_ipywidgets_js = {}
+    # The theme logs a console error on a first visit unless a mode is set.
+    cfg.html_context.setdefault("default_mode", "auto")
+    # sphinx-thebe, which Jupyter Book always loads, writes thebe's address on
+    # unpkg and a Binder configuration into every page (its script twice, a
+    # console error). Live code needs Binder online; the book has no button.
+    for event in ("env-before-read-docs", "doctree-resolved"):
+        for listener in list(app.events.listeners.get(event, ())):
+            handler = listener.handler
+            if getattr(handler, "__module__", "") == "sphinx_thebe" and (
+                handler.__name__ in ("init_thebe_core", "update_thebe_context")
+            ):
+                app.disconnect(listener.id)
+
+
+def _on_builder_inited(app: Any) -> None:
+    if app.builder.format != "html" or app.config.mathjax_path != MATHJAX_PATH:
+        return
+    source = mathjax_source()
+    target = Path(app.outdir) / "_static" / "mathjax"
+    for part in _MATHJAX_PARTS:
+        _copy_if_changed(source / part, target / part)
+    for name in ("LICENSE",):
+        _copy_if_changed(source.parent / name, target / name)
 
 
 def setup(app: Any) -> dict[str, Any]:
@@ -38,6 +136,7 @@ def setup(app: Any) -> dict[str, Any]:
     app.add_config_value("bayesdl_build_key", "", "env")
     # Run after myst-nb's own config handlers, before the builder starts.
     app.connect("config-inited", _on_config_inited, priority=900)
+    app.connect("builder-inited", _on_builder_inited)
     return {
         "version": __version__,
         "parallel_read_safe": True,

@@ -1,5 +1,10 @@
-"""The book itself: every chapter executes, the strict build passes, and the
-execution cache never serves outputs of other code or another profile."""
+"""The book itself: the strict build passes, every chapter executes, and the
+execution cache never serves outputs of other code or another profile.
+
+The strict smoke build is made once per test session (``book_build``) and
+shared with ``test_site.py``; each chapter's test reads that build's result
+for its chapter, so no chapter is executed twice.
+"""
 
 from __future__ import annotations
 
@@ -7,38 +12,12 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-import yaml
+from book_build import JB, ROOT, build_env, chapter_files, smoke_build, toc_files
 
-ROOT = Path(__file__).resolve().parents[1]
-JB = [str(Path(sys.executable).with_name("jupyter-book"))]
-
-
-def toc_files() -> list[str]:
-    """Every file the table of contents names, in order."""
-    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
-    files = [toc["root"]]
-    for part in toc.get("parts", []):
-        files += [chapter["file"] for chapter in part.get("chapters", [])]
-    return files
-
-
-def chapter_paths() -> list[Path]:
-    paths = [ROOT / f"{f}.md" for f in toc_files()]
-    # Only notebooks (with code cells) execute; plain pages are skipped here.
-    return [p for p in paths if "{code-cell}" in p.read_text()]
-
-
-def _env(**extra: str) -> dict[str, str]:
-    env = dict(os.environ)
-    env.update(extra)
-    # The kernel must use its inline backend, or figures reach no page.
-    env.pop("MPLBACKEND", None)
-    env["BAYESDL_PROGRESS"] = "0"
-    return env
+__all__ = ["smoke_build"]  # a fixture, used by name
 
 
 def test_toc_lists_only_existing_chapters():
@@ -51,52 +30,32 @@ def test_toc_lists_only_existing_chapters():
 
 @pytest.mark.book
 @pytest.mark.slow
-@pytest.mark.parametrize("path", chapter_paths(), ids=lambda p: p.stem)
-def test_chapter_executes_in_smoke_profile(path, monkeypatch):
-    import jupytext
-    import nbclient
-
-    monkeypatch.delenv("MPLBACKEND", raising=False)
-    monkeypatch.setenv("BAYESDL_PROFILE", "smoke")
-    monkeypatch.setenv("BAYESDL_PROGRESS", "0")
-    nb = jupytext.read(path)
-    client = nbclient.NotebookClient(
-        nb,
-        timeout=600,
-        kernel_name="python3",
-        resources={"metadata": {"path": str(path.parent)}},
-    )
-    client.execute()
-    errors = [
-        out
-        for cell in nb.cells
-        if cell.cell_type == "code"
-        for out in cell.get("outputs", [])
-        if out.get("output_type") == "error"
-    ]
-    assert not errors
-
-
-@pytest.mark.book
-@pytest.mark.slow
-def test_strict_smoke_build(tmp_path):
+def test_strict_smoke_build(smoke_build):
     """`jupyter-book build . -W --keep-going` in the smoke profile: no warning."""
-    proc = subprocess.run(
-        [*JB, "build", str(ROOT), "-W", "--keep-going", "--path-output", str(tmp_path)],
-        env=_env(BAYESDL_PROFILE="smoke"),
-        capture_output=True,
-        text=True,
-        timeout=1800,
-    )
-    log = proc.stdout + proc.stderr
-    assert proc.returncode == 0, log[-6000:]
+    log = smoke_build.log
+    assert smoke_build.returncode == 0, log[-6000:]
     assert "WARNING" not in log, log[-6000:]
-    html = tmp_path / "_build" / "html"
-    assert (html / "book" / "intro.html").is_file()
+    html = smoke_build.html
     intro = (html / "book" / "intro.html").read_text()
     assert "fig-intro-confidence" in intro and "<img" in intro
     for f in toc_files():
         assert (html / f"{f}.html").is_file(), f"{f} was not written"
+
+
+@pytest.mark.book
+@pytest.mark.slow
+@pytest.mark.parametrize("docname", chapter_files(), ids=lambda f: Path(f).stem)
+def test_chapter_executes_in_smoke_profile(docname, smoke_build):
+    """The chapter ran in the strict smoke build without an error."""
+    traceback = smoke_build.report(docname)
+    assert traceback is None, f"{docname} failed to execute:\n{traceback[-4000:]}"
+    lines = [line for line in smoke_build.log.splitlines() if docname in line]
+    assert not [line for line in lines if "WARNING" in line or "ERROR" in line], lines
+    page = smoke_build.html / f"{docname}.html"
+    assert page.is_file(), f"{docname} was not written:\n{smoke_build.log[-3000:]}"
+    text = page.read_text()
+    assert "cell_output" in text, f"{docname}.html shows no executed output"
+    assert "Traceback (most recent call last)" not in text, f"{docname} shows an error"
 
 
 TINY_CHAPTER = """\
@@ -154,7 +113,7 @@ def test_execution_cache_follows_profile_and_package_source(tmp_path):
     def build(profile: str) -> dict[str, str]:
         proc = subprocess.run(
             [*JB, "build", str(book)],
-            env=_env(BAYESDL_PROFILE=profile, PYTHONPATH=pythonpath),
+            env=build_env(BAYESDL_PROFILE=profile, PYTHONPATH=pythonpath),
             capture_output=True,
             text=True,
             timeout=600,

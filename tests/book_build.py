@@ -1,0 +1,101 @@
+"""The strict smoke build of the book, built once per test session.
+
+``tests/test_book.py`` (the build passes; every chapter executed without an
+error) and ``tests/test_site.py`` (the pages in a browser) share it: use the
+``smoke_build`` fixture, imported into the test module. The build itself runs
+once per process even though each importing module registers the fixture.
+
+``BAYESDL_TEST_BUILD=<folder>`` builds into that folder instead of a
+temporary one, so that it can be looked at afterwards, and a rerun reuses its
+execution cache (``<folder>/_build/.jupyter_cache``) instead of executing
+every chapter again.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+JB = [str(Path(sys.executable).with_name("jupyter-book"))]
+
+
+def toc_files() -> list[str]:
+    """Every file the table of contents names, in order."""
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
+    files = [toc["root"]]
+    for part in toc.get("parts", []):
+        files += [chapter["file"] for chapter in part.get("chapters", [])]
+    return files
+
+
+def chapter_files() -> list[str]:
+    """The notebooks (files with code cells) among ``toc_files()``."""
+    return [f for f in toc_files() if "{code-cell}" in (ROOT / f"{f}.md").read_text()]
+
+
+def build_env(**extra: str) -> dict[str, str]:
+    """The environment of a ``jupyter-book`` subprocess."""
+    env = dict(os.environ)
+    env.update(extra)
+    # The kernel must use its inline backend, or figures reach no page.
+    env.pop("MPLBACKEND", None)
+    env["BAYESDL_PROGRESS"] = "0"
+    return env
+
+
+@dataclasses.dataclass(frozen=True)
+class Build:
+    """What one ``jupyter-book build`` left: its exit code, log and folders."""
+
+    returncode: int
+    log: str
+    out: Path
+
+    @property
+    def html(self) -> Path:
+        return self.out / "_build" / "html"
+
+    def report(self, docname: str) -> str | None:
+        """The traceback myst-nb saved for a chapter whose execution failed."""
+        path = self.html / "reports" / f"{docname}.err.log"
+        return path.read_text() if path.is_file() else None
+
+
+def strict_build(out: Path, profile: str = "smoke", timeout: int = 1800) -> Build:
+    """``jupyter-book build . -W --keep-going`` into ``out`` (a folder)."""
+    proc = subprocess.run(
+        [*JB, "build", str(ROOT), "-W", "--keep-going", "--path-output", str(out)],
+        env=build_env(BAYESDL_PROFILE=profile),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    return Build(proc.returncode, proc.stdout + proc.stderr, out)
+
+
+_BUILDS: dict[str, Build] = {}
+
+
+@pytest.fixture(scope="session")
+def smoke_build(tmp_path_factory) -> Build:
+    """The strict smoke build, made on first use and shared by every test."""
+    if "smoke" not in _BUILDS:
+        keep = os.environ.get("BAYESDL_TEST_BUILD")
+        if keep:
+            out = Path(keep).resolve()
+            # A fresh environment (so every warning is seen again), with the
+            # execution cache of the last run kept.
+            for stale in ("html", ".doctrees", "jupyter_execute"):
+                shutil.rmtree(out / "_build" / stale, ignore_errors=True)
+        else:
+            out = tmp_path_factory.mktemp("book")
+        _BUILDS["smoke"] = strict_build(out)
+    return _BUILDS["smoke"]

@@ -1,0 +1,67 @@
+"""``python -m bayesdl bench build``: cold and warm build times."""
+
+from __future__ import annotations
+
+import pytest
+
+from bayesdl.bench import build
+
+PAGE = """\
+---
+jupytext:
+  text_representation:
+    extension: .md
+    format_name: myst
+kernelspec:
+  display_name: Python 3
+  language: python
+  name: python3
+---
+
+# Tiny
+
+```{code-cell} ipython3
+print("executed")
+```
+"""
+
+CONFIG = """\
+title: Tiny
+only_build_toc_files: true
+execute:
+  execute_notebooks: cache
+sphinx:
+  extra_extensions:
+    - bayesdl.sphinxext
+"""
+
+
+def test_bad_arguments_raise(tmp_path):
+    with pytest.raises(ValueError, match="_config.yml"):
+        build.bench_build(tmp_path)
+    (tmp_path / "_config.yml").write_text(CONFIG)
+    with pytest.raises(ValueError, match="profile"):
+        build.bench_build(tmp_path, profile="fast")
+    with pytest.raises(ValueError, match="timeout"):
+        build.bench_build(tmp_path, timeout=0)
+    with pytest.raises(SystemExit):
+        build.main(["--profile", "fast"])
+
+
+@pytest.mark.slow
+def test_cold_and_warm_builds_of_a_tiny_book_are_timed(tmp_path, capsys):
+    book = tmp_path / "book"
+    book.mkdir()
+    (book / "_config.yml").write_text(CONFIG)
+    (book / "_toc.yml").write_text("format: jb-book\nroot: tiny\n")
+    (book / "tiny.md").write_text(PAGE)
+    work = tmp_path / "work"
+    assert (
+        build.main(["--book", str(book), "--profile", "smoke", "--keep", str(work)])
+        == 0
+    )
+    out = capsys.readouterr().out
+    assert "cold build" in out and "warm rebuild" in out
+    assert (work / "out" / "_build" / "html" / "tiny.html").is_file()
+    cold, warm = (float(line.split()[-2]) for line in out.splitlines()[1:3])
+    assert cold > 0 and warm > 0
