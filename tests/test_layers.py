@@ -10,6 +10,7 @@ from torch import nn
 
 from bayesdl.models.layers import (
     BayesianConv2d,
+    BayesianLayer,
     BayesianLinear,
     kl_divergence,
 )
@@ -155,3 +156,15 @@ def test_eval_mode_draws_one_network_per_call():
         a, b = layer(x), layer(x)
     assert torch.allclose(a, a[:1].expand_as(a))  # one weight draw per call
     assert not torch.allclose(a, b)  # a new network at every call
+
+
+def test_bare_base_class_says_what_is_missing():
+    bare = BayesianLayer(1.0, 0.0, 1e-3, True)
+    for use in (
+        lambda: bare(torch.zeros(2, 3)),
+        bare.kl_divergence,
+        bare.prior,
+        bare.posterior,
+    ):
+        with pytest.raises(TypeError, match="BayesianLayer is a base class"):
+            use()

@@ -11,6 +11,7 @@ import pytest
 import torch
 from pyro.infer import Predictive, Trace_ELBO
 from pyro.infer.autoguide import AutoMultivariateNormal, AutoNormal
+from pyro.optim.clipped_adam import ClippedAdam
 from torch.distributions import MultivariateNormal, kl_divergence
 
 import bayesdl
@@ -183,7 +184,9 @@ def test_svi_recovers_exact_posterior():
         xc,
         y,
         num_steps=steps,
-        optim=pyro.optim.ClippedAdam({"lr": 0.1, "lrd": 1e-3 ** (1 / steps)}),
+        lr=0.1,
+        final_lr=1e-4,
+        optimizer=ClippedAdam,
         loss=Trace_ELBO(num_particles=8, vectorize_particles=True, max_plate_nesting=1),
     )
     exact = conjugate_posterior(xc, y, prior_scale=10.0, noise_scale=0.5)
@@ -253,3 +256,13 @@ def test_wrong_shapes_and_arguments():
             prior_scale=1.0,
             noise_scale=1.0,
         )
+
+
+def test_empty_data_is_refused_clearly():
+    empty = torch.zeros(0)
+    with pytest.raises(ValueError, match="x must hold at least one row"):
+        BayesianLinearRegression()(empty, empty)
+    with pytest.raises(ValueError, match="x must hold at least one row"):
+        conjugate_posterior(empty, empty, prior_scale=1.0, noise_scale=1.0)
+    with pytest.raises(ValueError, match="x must hold at least one row"):
+        log_evidence(empty, empty, prior_scale=1.0, noise_scale=1.0)

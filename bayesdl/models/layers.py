@@ -2,8 +2,8 @@
 
 Every weight ``w`` of a layer has the prior ``N(prior_loc, prior_scale**2)``
 and the mean-field variational posterior ``q(w) = N(mu, sigma**2)``; ``sigma``
-is kept positive through a softplus. The layers are ``PyroModule``s, so Pyro's
-SVI finds ``weight_loc`` and ``weight_scale`` (``mu`` and ``sigma``) as
+is kept positive through a softplus. Each layer is a ``PyroModule``, so
+Pyro's SVI finds ``weight_loc`` and ``weight_scale`` (``mu`` and ``sigma``) as
 parameters, and a network of them is a Pyro model that is its own guide:
 
 * in training mode the forward pass draws a sample of the layer's output
@@ -46,6 +46,8 @@ from pyro.nn import PyroModule, PyroParam
 from pyro.poutine.runtime import am_i_wrapped
 from torch import nn
 
+from .. import checks
+
 __all__ = [
     "BayesianConv2d",
     "BayesianLayer",
@@ -54,27 +56,16 @@ __all__ = [
 ]
 
 
-def _check_positive_int(name: str, value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be a positive int, got {value!r}.")
-    return value
-
-
-def _check_positive(name: str, value: object) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ValueError(f"{name} must be a positive number, got {value!r}.")
-    if not (math.isfinite(value) and value > 0):
-        raise ValueError(f"{name} must be positive and finite, got {value!r}.")
-    return float(value)
-
-
 class BayesianLayer(PyroModule):
     """Base class of the Bayesian layers: prior, posterior, KL.
 
-    Subclasses create ``weight_loc``/``weight_scale`` (and ``bias_loc``/
-    ``bias_scale``) with :meth:`_init_posterior` and implement ``forward``.
-    The prior's parameters are registered as buffers, so ``.to(device)`` and
-    ``.to(dtype)`` move them with the layer.
+    A subclass creates ``weight_loc``/``weight_scale`` (and ``bias_loc``/
+    ``bias_scale``) by calling ``_init_posterior`` in its ``__init__``, and
+    defines ``_op(x, weight, bias)``, the deterministic operation (as
+    ``BayesianLinear`` and ``BayesianConv2d`` do); ``forward`` is shared. The
+    prior's parameters are registered as buffers, so ``.to(device)`` and
+    ``.to(dtype)`` move them with the layer. The base class itself has no
+    weights, and using it directly raises ``TypeError``.
 
     Attributes:
         local_reparameterization: in training mode, draw each example's
@@ -93,13 +84,10 @@ class BayesianLayer(PyroModule):
     ) -> None:
         super().__init__()
         self.local_reparameterization = bool(local_reparameterization)
-        prior_scale = _check_positive("prior_scale", prior_scale)
-        self.init_std = _check_positive("init_std", init_std)
-        if isinstance(prior_loc, bool) or not isinstance(prior_loc, int | float):
-            raise ValueError(f"prior_loc must be a number, got {prior_loc!r}.")
-        if not math.isfinite(prior_loc):
-            raise ValueError(f"prior_loc must be finite, got {prior_loc!r}.")
-        self.register_buffer("prior_loc", torch.tensor(float(prior_loc)))
+        self.init_std = checks.positive_float("init_std", init_std)
+        prior_loc = checks.finite_float("prior_loc", prior_loc)
+        prior_scale = checks.positive_float("prior_scale", prior_scale)
+        self.register_buffer("prior_loc", torch.tensor(prior_loc))
         self.register_buffer("prior_scale", torch.tensor(prior_scale))
 
     def _init_posterior(self, weight_shape: tuple[int, ...], fan_in: int, bias: bool):
@@ -141,11 +129,21 @@ class BayesianLayer(PyroModule):
         return dist.Normal(getattr(self, f"{name}_loc"), getattr(self, f"{name}_scale"))
 
     def _check_name(self, name: str) -> None:
+        self._require_posterior()
         if name not in ("weight", "bias") or (name == "bias" and not self.has_bias):
             raise ValueError(f"this layer has no parameter {name!r}.")
 
+    def _require_posterior(self) -> None:
+        if "has_bias" not in self.__dict__:  # set by _init_posterior
+            raise TypeError(
+                f"{type(self).__name__} has no weights: BayesianLayer is a base "
+                "class; use BayesianLinear or BayesianConv2d, or call "
+                "self._init_posterior(...) in your subclass's __init__."
+            )
+
     def _pairs(self) -> list[tuple[torch.Tensor, torch.Tensor]]:
         """[(weight loc, weight scale)] plus (bias loc, bias scale) if any."""
+        self._require_posterior()
         pairs = [(self.weight_loc, self.weight_scale)]
         if self.has_bias:
             pairs.append((self.bias_loc, self.bias_scale))
@@ -209,7 +207,8 @@ class BayesianLinear(BayesianLayer):
     """A fully connected layer with a Gaussian mean-field posterior.
 
     Args:
-        in_features, out_features: sizes as for ``torch.nn.Linear``.
+        in_features: size of each input, as for ``torch.nn.Linear``.
+        out_features: size of each output.
         bias: whether the layer has a (Bayesian) bias.
         prior_scale: standard deviation of the ``N(prior_loc, prior_scale**2)``
             prior of every weight and bias (positive).
@@ -237,8 +236,8 @@ class BayesianLinear(BayesianLayer):
         local_reparameterization: bool = True,
     ) -> None:
         super().__init__(prior_scale, prior_loc, init_std, local_reparameterization)
-        self.in_features = _check_positive_int("in_features", in_features)
-        self.out_features = _check_positive_int("out_features", out_features)
+        self.in_features = checks.positive_int("in_features", in_features)
+        self.out_features = checks.positive_int("out_features", out_features)
         self._init_posterior((out_features, in_features), in_features, bias)
 
     def _op(self, x: torch.Tensor, weight: torch.Tensor, bias) -> torch.Tensor:
@@ -258,11 +257,11 @@ class BayesianConv2d(BayesianLayer):
     with the kernel means, and its variance the squared input convolved with
     the kernel variances.
 
-    Args:
-        in_channels, out_channels, kernel_size, stride, padding: as for
-            ``torch.nn.Conv2d`` (square kernels, int stride and padding).
-        bias, prior_scale, prior_loc, init_std, local_reparameterization: as for
-            :class:`BayesianLinear`.
+    The arguments ``in_channels``, ``out_channels``, ``kernel_size``,
+    ``stride`` and ``padding`` mean what they mean for ``torch.nn.Conv2d``
+    (square kernels, int stride and padding); ``bias``, ``prior_scale``,
+    ``prior_loc``, ``init_std`` and ``local_reparameterization`` what they
+    mean for :class:`BayesianLinear`.
 
     Example::
 
@@ -286,13 +285,11 @@ class BayesianConv2d(BayesianLayer):
         local_reparameterization: bool = True,
     ) -> None:
         super().__init__(prior_scale, prior_loc, init_std, local_reparameterization)
-        self.in_channels = _check_positive_int("in_channels", in_channels)
-        self.out_channels = _check_positive_int("out_channels", out_channels)
-        self.kernel_size = _check_positive_int("kernel_size", kernel_size)
-        self.stride = _check_positive_int("stride", stride)
-        if isinstance(padding, bool) or not isinstance(padding, int) or padding < 0:
-            raise ValueError(f"padding must be a non-negative int, got {padding!r}.")
-        self.padding = padding
+        self.in_channels = checks.positive_int("in_channels", in_channels)
+        self.out_channels = checks.positive_int("out_channels", out_channels)
+        self.kernel_size = checks.positive_int("kernel_size", kernel_size)
+        self.stride = checks.positive_int("stride", stride)
+        self.padding = checks.non_negative_int("padding", padding)
         shape = (out_channels, in_channels, kernel_size, kernel_size)
         self._init_posterior(shape, in_channels * kernel_size**2, bias)
 

@@ -1,22 +1,24 @@
-"""Bayesian linear regression: the model as a ``PyroModule``, and, for a known
+r"""Bayesian linear regression: the model as a ``PyroModule``, and, for a known
 noise scale, its exact posterior, log evidence and ELBO in closed form.
 
-The model, for inputs :math:`x_n \\in \\mathbb{R}^D` and targets
-:math:`y_n \\in \\mathbb{R}`, is
+The model, for inputs :math:`x_n \in \mathbb{R}^D` and targets
+:math:`y_n \in \mathbb{R}`, is
 
 .. math::
 
-    b \\sim \\mathcal{N}(0, s_0^2), \\quad
-    w \\sim \\mathcal{N}(0, s_0^2 I_D), \\quad
-    \\sigma \\sim \\mathrm{HalfNormal}(s_\\sigma) \\text{ (or known)}, \\quad
-    y_n \\mid b, w, \\sigma \\sim \\mathcal{N}(b + w^\\top x_n, \\sigma^2).
+    b \sim \mathcal{N}(0, s_0^2), \quad
+    w \sim \mathcal{N}(0, s_0^2 I_D), \quad
+    \sigma \sim \mathrm{HalfNormal}(s_\sigma) \text{ (or known)}, \quad
+    y_n \mid b, w, \sigma \sim \mathcal{N}(b + w^\top x_n, \sigma^2).
 
-With :math:`\\sigma` known, :math:`\\theta = (b, w)` has a Gaussian prior and a
+With :math:`\sigma` known, :math:`\theta = (b, w)` has a Gaussian prior and a
 linear-Gaussian likelihood, so its posterior and the evidence are Gaussian in
 closed form (Bishop 2006, section 3.3). Every closed-form function here orders
-:math:`\\theta` as ``[bias, weight_1, ..., weight_D]``, the order in which the
+:math:`\theta` as ``[bias, weight_1, ..., weight_D]``, the order in which the
 model samples its sites (and hence the order of an
-``AutoMultivariateNormal``'s latent vector), and computes in float64.
+``AutoMultivariateNormal``'s latent vector), and computes in float64. The
+docstrings of the functions write their formulas in plain text, because the
+book's chapters show these functions' source.
 """
 
 from __future__ import annotations
@@ -29,6 +31,8 @@ import torch
 from pyro.nn import PyroModule, PyroSample
 from torch.distributions import MultivariateNormal, kl_divergence
 
+from .. import checks
+
 __all__ = [
     "BayesianLinearRegression",
     "analytic_elbo",
@@ -40,28 +44,20 @@ __all__ = [
 ]
 
 
-def _check_scale(name: str, value: float | None) -> None:
-    if isinstance(value, torch.Tensor):
-        value = value.item() if value.numel() == 1 else float("nan")
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, int | float)
-        or not math.isfinite(value)
-        or value <= 0
-    ):
-        raise ValueError(f"{name} must be a positive finite number, got {value!r}.")
-
-
 def _check_data(
     x: torch.Tensor, y: torch.Tensor | None, in_features: int | None = None
 ):
-    """Validate ``x`` (N,) or (N, D) and ``y`` (N,); return ``x`` as (N, D)."""
+    """Validate ``x`` (N,) or (N, D), N >= 1, and ``y`` (N,); return ``x`` as (N, D)."""
     if not isinstance(x, torch.Tensor):
         raise ValueError(f"x must be a torch.Tensor, got {type(x).__name__}.")
     if x.ndim == 1:
         x = x.unsqueeze(-1)
     if x.ndim != 2:
         raise ValueError(f"x must have shape (N,) or (N, D), got {tuple(x.shape)}.")
+    if x.shape[0] == 0 or x.shape[1] == 0:
+        raise ValueError(
+            f"x must hold at least one row and one feature, got shape {tuple(x.shape)}."
+        )
     if in_features is not None and x.shape[1] != in_features:
         raise ValueError(
             f"x has {x.shape[1]} features per row but the model expects {in_features}."
@@ -83,17 +79,22 @@ def _check_data(
     return x
 
 
+def _check_scales(**scales: float | None) -> None:
+    """Each scale given (not None) must be a positive finite number."""
+    for name, value in scales.items():
+        if value is not None:
+            checks.positive_float(name, value)
+
+
 class BayesianLinearRegression(PyroModule):
     """Bayesian linear regression with Gaussian priors on the bias and weights.
 
-    ``prior_scale`` is the prior standard deviation :math:`s_0` of the bias
-    and of every weight. The noise scale :math:`\\sigma` is learned with a
-    ``HalfNormal(noise_prior_scale)`` prior, or fixed (known) when
-    ``noise_scale`` is given. The prior's parameters are buffers, so the
-    model follows ``.to(device)``. ``forward(x, y=None)`` takes inputs of
-    shape (N,) or (N, D), observes ``y`` (N,) when given, and returns the
-    mean :math:`b + x w` (N,). Sites: ``bias``, ``weight``, ``sigma``
-    (when learned), ``obs``.
+    Priors: bias and weights N(0, prior_scale^2); the noise scale sigma is
+    HalfNormal(noise_prior_scale), or fixed when noise_scale is given. The
+    priors are built from buffers, so the model follows .to(device).
+    forward(x, y=None) takes x of shape (N,) or (N, D), observes y (N,) when
+    given, and returns the mean b + x w (N,). Sample sites: bias, weight,
+    sigma (when learned), obs.
 
     Example::
 
@@ -111,19 +112,12 @@ class BayesianLinearRegression(PyroModule):
         noise_prior_scale: float = 1.0,
     ) -> None:
         super().__init__()
-        if (
-            isinstance(in_features, bool)
-            or not isinstance(in_features, int)
-            or in_features < 1
-        ):
-            raise ValueError(
-                f"in_features must be a positive int, got {in_features!r}."
-            )
-        _check_scale("prior_scale", prior_scale)
-        _check_scale("noise_prior_scale", noise_prior_scale)
-        if noise_scale is not None:
-            _check_scale("noise_scale", noise_scale)
-        self.in_features = in_features
+        self.in_features = checks.positive_int("in_features", in_features)
+        _check_scales(
+            prior_scale=prior_scale,
+            noise_scale=noise_scale,
+            noise_prior_scale=noise_prior_scale,
+        )
         self.register_buffer("prior_scale", torch.tensor(float(prior_scale)))
         self.register_buffer(
             "noise_prior_scale", torch.tensor(float(noise_prior_scale))
@@ -148,6 +142,7 @@ class BayesianLinearRegression(PyroModule):
             )
 
     def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        """Run the model on inputs x (N,) or (N, D); observe y (N,) if given."""
         x = _check_data(x, y, self.in_features)
         bias, weight = self.bias, self.weight  # sampled in this order
         sigma = self.sigma if self.noise_scale is None else self.noise_scale
@@ -163,7 +158,7 @@ class BayesianLinearRegression(PyroModule):
 
 
 def design_matrix(x: torch.Tensor) -> torch.Tensor:
-    """The matrix :math:`X = [1, x]` of shape (N, D + 1), in float64.
+    """The matrix X = [1, x] of shape (N, D + 1), in float64.
 
     Example::
 
@@ -178,25 +173,20 @@ def design_matrix(x: torch.Tensor) -> torch.Tensor:
 def conjugate_posterior(
     x: torch.Tensor, y: torch.Tensor, *, prior_scale: float, noise_scale: float
 ) -> MultivariateNormal:
-    """The exact posterior of :math:`\\theta = (b, w)` for a known noise scale.
+    """The exact posterior N(m, S) of theta = (b, w) for a known noise scale.
 
-    With :math:`X = [1, x]`, prior :math:`\\mathcal{N}(0, s_0^2 I)` and noise
-    :math:`\\sigma`, the posterior is :math:`\\mathcal{N}(m, S)` with
-    precision :math:`S^{-1} = I / s_0^2 + X^\\top X / \\sigma^2` and mean
-    :math:`m = S X^\\top y / \\sigma^2`. Returned as a float64
-    ``MultivariateNormal`` over ``[bias, weight_1, ..., weight_D]``.
+    With X = [1, x], the prior N(0, s0^2 I) and the noise scale sigma:
+    precision S^-1 = I / s0^2 + X^T X / sigma^2, mean m = S X^T y / sigma^2.
+    Returns a float64 MultivariateNormal over [bias, weight_1, ..., weight_D].
 
     Example::
 
         >>> post = conjugate_posterior(x, y, prior_scale=10.0, noise_scale=0.5)
         >>> post.mean, post.stddev
     """
-    _check_scale("prior_scale", prior_scale)
-    _check_scale("noise_scale", noise_scale)
-    _check_data(x, y)
-    X, yd = design_matrix(x), y.double()
-    k = X.shape[1]
-    eye = torch.eye(k, dtype=X.dtype, device=X.device)
+    _check_scales(prior_scale=prior_scale, noise_scale=noise_scale)
+    X, yd = design_matrix(_check_data(x, y)), y.double()
+    eye = torch.eye(X.shape[1], dtype=X.dtype, device=X.device)
     precision = eye / prior_scale**2 + X.T @ X / noise_scale**2
     chol = torch.linalg.cholesky(precision)
     mean = torch.cholesky_solve(
@@ -213,13 +203,11 @@ def conjugate_predictive(
     prior_scale: float,
     noise_scale: float,
 ) -> dist.Normal:
-    """The exact posterior predictive of targets at ``x_new``, noise scale known.
+    """The exact posterior predictive of targets at x_new, noise scale known.
 
-    With the posterior :math:`\\mathcal{N}(m, S)` of
-    :func:`conjugate_posterior` and :math:`x_* = [1, x_{\\text{new}}]`, each
-    new target is :math:`\\mathcal{N}(x_*^\\top m,\\;
-    \\sigma^2 + x_*^\\top S x_*)`. Returned as a float64 ``Normal`` with
-    batch shape (M,).
+    With the posterior N(m, S) of conjugate_posterior and x* = [1, x_new],
+    each new target is N(x*^T m, sigma^2 + x*^T S x*). Returns a float64
+    Normal with batch shape (M,).
 
     Example::
 
@@ -227,33 +215,32 @@ def conjugate_predictive(
         >>> lo, hi = pred.icdf(torch.tensor(0.05)), pred.icdf(torch.tensor(0.95))
     """
     post = conjugate_posterior(x, y, prior_scale=prior_scale, noise_scale=noise_scale)
-    X_new = design_matrix(x_new)
-    if X_new.shape[1] != post.mean.shape[0]:
-        raise ValueError(
-            f"x_new has {X_new.shape[1] - 1} features per row but x has "
-            f"{post.mean.shape[0] - 1}."
-        )
+    X_new = _check_new_inputs(design_matrix(x_new), post)
     mean = X_new @ post.mean
     var = noise_scale**2 + ((X_new @ post.covariance_matrix) * X_new).sum(-1)
     return dist.Normal(mean, var.sqrt())
 
 
+def _check_new_inputs(X_new: torch.Tensor, post: MultivariateNormal) -> torch.Tensor:
+    if X_new.shape[1] != post.mean.shape[0]:
+        raise ValueError(
+            f"x_new has {X_new.shape[1] - 1} features per row but x has "
+            f"{post.mean.shape[0] - 1}."
+        )
+    return X_new
+
+
 def log_evidence(
     x: torch.Tensor, y: torch.Tensor, *, prior_scale: float, noise_scale: float
 ) -> torch.Tensor:
-    """The log marginal likelihood :math:`\\log p(y \\mid x)` for a known noise scale.
+    """The log marginal likelihood log p(y | x) for a known noise scale.
 
-    Integrating :math:`\\theta` out gives
-    :math:`y \\sim \\mathcal{N}(0, \\sigma^2 I + s_0^2 X X^\\top)`; this
-    evaluates that density through the posterior precision
-    :math:`\\Lambda = S^{-1}` (a (D+1)-sized determinant instead of an
-    N-sized one):
+    Integrating theta out gives y ~ N(0, sigma^2 I + s0^2 X X^T). This
+    evaluates that density through the posterior precision L = S^-1 and
+    mean m, with a (D+1)-sized determinant instead of an N-sized one::
 
-    .. math::
-
-        \\log p(y) = -\\tfrac{N}{2}\\log 2\\pi - N \\log\\sigma
-        - (D+1)\\log s_0 - \\tfrac12 \\log\\det\\Lambda
-        - \\tfrac12 \\left(y^\\top y / \\sigma^2 - m^\\top \\Lambda m\\right).
+        log p(y) = - N/2 log(2 pi) - N log(sigma) - (D+1) log(s0)
+                   - 1/2 log det L - 1/2 (y^T y / sigma^2 - m^T L m).
 
     Returns a 0-dim float64 tensor.
 
@@ -292,22 +279,20 @@ def _as_float64(q: MultivariateNormal, k: int) -> MultivariateNormal:
 def expected_log_likelihood(
     q: MultivariateNormal, x: torch.Tensor, y: torch.Tensor, *, noise_scale: float
 ) -> torch.Tensor:
-    """:math:`\\mathbb{E}_{q}[\\log p(y \\mid \\theta)]` for a Gaussian ``q = N(mu, S)``.
+    """E_q[log p(y | theta)] for a Gaussian q = N(mu, S) over [bias, weights].
 
-    .. math::
+    In closed form, with X = [1, x]::
 
-        -\\tfrac{N}{2}\\log(2\\pi\\sigma^2)
-        - \\frac{\\lVert y - X\\mu\\rVert^2 + \\operatorname{tr}(X S X^\\top)}{2\\sigma^2}.
+        - N/2 log(2 pi sigma^2) - (|y - X mu|^2 + trace(X S X^T)) / (2 sigma^2).
 
-    Returns a 0-dim float64 tensor, differentiable in ``q``'s parameters.
+    Returns a 0-dim float64 tensor, differentiable in q's parameters.
 
     Example::
 
         >>> expected_log_likelihood(q, x, y, noise_scale=0.5)
     """
-    _check_scale("noise_scale", noise_scale)
-    _check_data(x, y)
-    X, yd = design_matrix(x), y.double()
+    _check_scales(noise_scale=noise_scale)
+    X, yd = design_matrix(_check_data(x, y)), y.double()
     q = _as_float64(q, X.shape[1])
     resid = yd - X @ q.mean
     trace = ((X @ q.scale_tril) ** 2).sum()
@@ -326,19 +311,18 @@ def analytic_elbo(
     prior_scale: float,
     noise_scale: float,
 ) -> torch.Tensor:
-    """The ELBO of a Gaussian ``q`` over ``[bias, weights]``, in closed form.
+    """The ELBO of a Gaussian q over [bias, weights], in closed form.
 
-    :math:`\\mathrm{ELBO}(q) = \\mathbb{E}_q[\\log p(y \\mid \\theta)]
-    - \\mathrm{KL}(q \\,\\Vert\\, p(\\theta))`, with the prior
-    :math:`p(\\theta) = \\mathcal{N}(0, s_0^2 I)` and a known noise scale.
-    Returns a 0-dim float64 tensor, differentiable in ``q``'s parameters.
+    ELBO(q) = E_q[log p(y | theta)] - KL(q || p(theta)), with the prior
+    p(theta) = N(0, s0^2 I) and a known noise scale. Returns a 0-dim float64
+    tensor, differentiable in q's parameters.
 
     Example::
 
         >>> q = guide.get_posterior()  # an AutoMultivariateNormal's q
         >>> analytic_elbo(q, x, y, prior_scale=10.0, noise_scale=0.5)
     """
-    _check_scale("prior_scale", prior_scale)
+    _check_scales(prior_scale=prior_scale)
     X = design_matrix(x)
     k = X.shape[1]
     q = _as_float64(q, k)
