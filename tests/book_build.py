@@ -24,6 +24,23 @@ import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
+
+TINY_HEADER = """\
+---
+jupytext:
+  text_representation:
+    extension: .md
+    format_name: myst
+kernelspec:
+  display_name: Python 3
+  language: python
+  name: python3
+---
+
+# Tiny
+
+"""
+"""The top of a one-page MyST notebook, for the tests' tiny books."""
 JB = [str(Path(sys.executable).with_name("jupyter-book"))]
 
 

@@ -3,27 +3,17 @@
 from __future__ import annotations
 
 import pytest
+from book_build import TINY_HEADER
 
 from bayesdl.bench import build
 
-PAGE = """\
----
-jupytext:
-  text_representation:
-    extension: .md
-    format_name: myst
-kernelspec:
-  display_name: Python 3
-  language: python
-  name: python3
----
-
-# Tiny
-
-```{code-cell} ipython3
+PAGE = (
+    TINY_HEADER
+    + """```{code-cell} ipython3
 print("executed")
 ```
 """
+)
 
 CONFIG = """\
 title: Tiny

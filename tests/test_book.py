@@ -15,7 +15,15 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from book_build import JB, ROOT, build_env, chapter_files, smoke_build, toc_files
+from book_build import (
+    JB,
+    ROOT,
+    TINY_HEADER,
+    build_env,
+    chapter_files,
+    smoke_build,
+    toc_files,
+)
 
 __all__ = ["smoke_build"]  # a fixture, used by name
 
@@ -58,21 +66,9 @@ def test_chapter_executes_in_smoke_profile(docname, smoke_build):
     assert "Traceback (most recent call last)" not in text, f"{docname} shows an error"
 
 
-TINY_CHAPTER = """\
----
-jupytext:
-  text_representation:
-    extension: .md
-    format_name: myst
-kernelspec:
-  display_name: Python 3
-  language: python
-  name: python3
----
-
-# Tiny
-
-```{code-cell} ipython3
+TINY_CHAPTER = (
+    TINY_HEADER
+    + """```{code-cell} ipython3
 import uuid
 import bayesdl
 
@@ -81,6 +77,7 @@ print("key=" + bayesdl.config.build_key())
 print("from=" + bayesdl.__file__)
 ```
 """
+)
 
 TINY_CONFIG = """\
 title: Tiny
