@@ -173,10 +173,20 @@ def browser():
     driver.quit()
 
 
+# MathJax is loaded with ``defer`` and starts up on its own schedule: wait
+# (up to 30 s) for its startup object before waiting on its promise.
 TYPESET = """
 const done = arguments[arguments.length - 1];
-if (!window.MathJax || !MathJax.startup) { done("MathJax did not load"); return; }
-MathJax.startup.promise.then(() => done("ok"), (e) => done("MathJax: " + e));
+const start = Date.now();
+(function wait() {
+  if (window.MathJax && MathJax.startup && MathJax.startup.promise) {
+    MathJax.startup.promise.then(() => done("ok"), (e) => done("MathJax: " + e));
+  } else if (Date.now() - start > 30000) {
+    done("MathJax did not load");
+  } else {
+    setTimeout(wait, 100);
+  }
+})();
 """
 
 INSPECT = """
