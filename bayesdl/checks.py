@@ -27,6 +27,7 @@ __all__ = [
     "finite_float",
     "images",
     "labels",
+    "non_negative_float",
     "non_negative_int",
     "positive_float",
     "positive_int",
@@ -112,6 +113,22 @@ def positive_float(name: str, value: object) -> float:
     ok = isinstance(value, numbers.Real) and not isinstance(value, bool)
     if not ok or not math.isfinite(float(value)) or float(value) <= 0:
         raise ValueError(f"{name} must be a positive finite number, got {value!r}.")
+    return float(value)
+
+
+def non_negative_float(name: str, value: object) -> float:
+    """``value`` as a finite ``float`` >= 0 (a final learning rate of 0).
+
+    Example::
+
+        >>> non_negative_float("final_lr", 0)
+        0.0
+    """
+    if isinstance(value, torch.Tensor) and value.numel() == 1:
+        value = value.item()
+    ok = isinstance(value, numbers.Real) and not isinstance(value, bool)
+    if not ok or not math.isfinite(float(value)) or float(value) < 0:
+        raise ValueError(f"{name} must be a non-negative finite number, got {value!r}.")
     return float(value)
 
 

@@ -179,6 +179,40 @@ def _parameters(elbo: torch.nn.Module, trace) -> list[torch.Tensor]:
     return list(params.values())
 
 
+_SCHEDULES = ("geometric", "cosine")
+
+
+def _scheduler(
+    optim: torch.optim.Optimizer,
+    schedule: str,
+    lr: float,
+    final_lr: float | None,
+    warmup_steps: int,
+    total: int,
+) -> torch.optim.lr_scheduler.LRScheduler | None:
+    """The learning-rate schedule of :func:`fit_svi` (None: constant)."""
+    span = max(1, total - 1)
+    if schedule == "geometric" and not warmup_steps:
+        if final_lr is None:
+            return None
+        return torch.optim.lr_scheduler.ExponentialLR(
+            optim, (final_lr / lr) ** (1 / span)
+        )
+    ratio = (
+        (0.0 if schedule == "cosine" else 1.0) if final_lr is None else final_lr / lr
+    )
+
+    def factor(step: int) -> float:
+        frac = min(step, span) / span
+        if schedule == "cosine":
+            decay = ratio + (1 - ratio) * 0.5 * (1 + math.cos(math.pi * frac))
+        else:
+            decay = ratio**frac
+        return decay * min(1.0, (step + 1) / warmup_steps) if warmup_steps else decay
+
+    return torch.optim.lr_scheduler.LambdaLR(optim, factor)
+
+
 def _divergence(step: int, value: object, lr: float) -> DivergenceError:
     what = (
         f"the ELBO loss became {value}"
@@ -202,6 +236,8 @@ def fit_svi(
     batch_size: int | None = None,
     lr: float = 0.01,
     final_lr: float | None = None,
+    schedule: str = "geometric",
+    warmup_steps: int = 0,
     optimizer: Callable[..., torch.optim.Optimizer] = torch.optim.Adam,
     optimizer_args: dict[str, Any] | None = None,
     loss: ELBO | None = None,
@@ -230,8 +266,13 @@ def fit_svi(
     guide at every step.
 
     ``optimizer`` (default Adam) is built as ``optimizer(params, lr=lr,
-    **optimizer_args)``; with ``final_lr`` the learning rate decays
-    geometrically from ``lr`` to ``final_lr`` over the run. ``loss``
+    **optimizer_args)``. The learning rate follows ``schedule`` over the
+    run's steps: ``"geometric"`` decays it geometrically from ``lr`` to
+    ``final_lr`` (constant when ``final_lr`` is None); ``"cosine"`` anneals
+    it along half a cosine from ``lr`` to ``final_lr`` (default 0). With
+    ``warmup_steps`` the rate of the first steps is also multiplied by a
+    linear ramp, ``(step + 1) / warmup_steps``, which keeps a large ``lr``
+    from throwing a freshly initialised network off course. ``loss``
     defaults to ``Trace_ELBO()``. Training stops with
     :class:`DivergenceError`, naming the step, as soon as the loss is NaN or
     infinite (or Pyro's validation finds invalid values). ``callback(step,
@@ -243,8 +284,17 @@ def fit_svi(
         >>> result.losses[-1], result.seconds
     """
     lr = checks.positive_float("lr", lr)
+    if schedule not in _SCHEDULES:
+        raise ValueError(
+            f"schedule must be one of {', '.join(map(repr, _SCHEDULES))}, "
+            f"got {schedule!r}."
+        )
     if final_lr is not None:
-        final_lr = checks.positive_float("final_lr", final_lr)
+        if schedule == "cosine":
+            final_lr = checks.non_negative_float("final_lr", final_lr)
+        else:
+            final_lr = checks.positive_float("final_lr", final_lr)
+    warmup_steps = checks.non_negative_int("warmup_steps", warmup_steps)
     if data is None:
         if num_steps is None or num_epochs is not None or batch_size is not None:
             raise ValueError(
@@ -298,9 +348,9 @@ def fit_svi(
                         lr=lr,
                         **(optimizer_args or {}),
                     )
-                    if final_lr is not None:
-                        gamma = (final_lr / lr) ** (1.0 / max(1, total - 1))
-                        sched = torch.optim.lr_scheduler.ExponentialLR(optim, gamma)
+                    sched = _scheduler(
+                        optim, schedule, lr, final_lr, warmup_steps, total
+                    )
                 else:
                     value = elbo(*batch, **kwargs)
             except ValueError as err:

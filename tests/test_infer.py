@@ -231,7 +231,7 @@ def test_mini_batch_fit_is_reproducible_bit_for_bit_from_a_seed():
         assert ka == kb and torch.equal(va, vb)
 
 
-def test_final_lr_decays_geometrically_to_the_last_step():
+def test_callback_sees_every_step_with_optimizer_args():
     seen = []
     bayesdl.setup(seed=0)
     x, y = bayesdl.data.toy_regression(n=20, seed=0)
@@ -249,6 +249,66 @@ def test_final_lr_decays_geometrically_to_the_last_step():
         callback=lambda s, v: seen.append(s),
     )
     assert seen == [0, 1, 2, 3, 4] and fit.steps == 5
+
+
+class _RecordingSGD(torch.optim.SGD):
+    """SGD that records the learning rate of every step it takes."""
+
+    rates: list[float] = []
+
+    def step(self, closure=None):
+        _RecordingSGD.rates.append(self.param_groups[0]["lr"])
+        return super().step(closure)
+
+
+def _rates(**kwargs) -> list[float]:
+    _RecordingSGD.rates = []
+    fit_svi(
+        normal_mean_model, normal_mean_guide, torch.zeros(3),
+        optimizer=_RecordingSGD, lr=0.1, **kwargs,
+    )  # fmt: skip
+    return _RecordingSGD.rates
+
+
+def test_geometric_schedule_reaches_final_lr_at_the_last_step():
+    rates = _rates(num_steps=5, final_lr=0.001)
+    assert rates == pytest.approx(
+        [0.1, 0.1 * 0.01**0.25, 0.01, 0.1 * 0.01**0.75, 0.001]
+    )
+    assert _rates(num_steps=3) == [0.1, 0.1, 0.1]  # no final_lr: constant
+
+
+def test_cosine_schedule_follows_half_a_cosine():
+    rates = _rates(num_steps=5, schedule="cosine")  # final_lr defaults to 0
+    expected = [0.1 * 0.5 * (1 + math.cos(math.pi * k / 4)) for k in range(5)]
+    assert rates == pytest.approx(expected, abs=1e-12)
+    assert rates[2] == pytest.approx(0.05) and rates[-1] == pytest.approx(0.0)
+    rates = _rates(num_steps=3, schedule="cosine", final_lr=0.02)
+    assert rates == pytest.approx([0.1, 0.06, 0.02])
+
+
+def test_warmup_ramps_the_first_steps_linearly():
+    rates = _rates(num_steps=6, schedule="cosine", final_lr=0.1, warmup_steps=4)
+    assert rates == pytest.approx([0.025, 0.05, 0.075, 0.1, 0.1, 0.1])
+    rates = _rates(num_steps=3, final_lr=0.001, warmup_steps=2)  # geometric too
+    assert rates == pytest.approx([0.05, 0.1 * 0.01**0.5, 0.001])
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"schedule": "linear"}, "schedule must be one of 'geometric', 'cosine'"),
+        ({"final_lr": 0.0}, "final_lr must be a positive"),
+        ({"schedule": "cosine", "final_lr": -0.1}, "final_lr must be a non-negative"),
+        ({"warmup_steps": -1}, "warmup_steps must be a non-negative int"),
+        ({"warmup_steps": 1.5}, "warmup_steps must be a non-negative int"),
+    ],
+)
+def test_bad_schedules_are_refused(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        fit_svi(
+            normal_mean_model, normal_mean_guide, torch.zeros(3), num_steps=2, **kwargs
+        )
 
 
 class _Sampler:

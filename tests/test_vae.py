@@ -9,9 +9,10 @@ import pyro
 import pyro.distributions as dist
 import pytest
 import torch
+from pyro.nn import PyroModule
 
 import bayesdl
-from bayesdl.models.vae import VAE, bernoulli_log_likelihood, elbo, iwae
+from bayesdl.models.vae import ACTIVATIONS, VAE, bernoulli_log_likelihood, elbo, iwae
 
 
 def _images(n: int = 6, seed: int = 0) -> torch.Tensor:
@@ -95,6 +96,34 @@ def test_bad_arguments_are_refused():
         VAE(num_data=10, latent_dim=0)
     with pytest.raises(ValueError, match="hidden"):
         VAE(num_data=10, hidden=())
+    with pytest.raises(ValueError, match="activation must be one of 'elu', 'relu'"):
+        VAE(num_data=10, activation="gelu")
+
+
+@pytest.mark.parametrize("name", sorted(ACTIVATIONS))
+def test_every_activation_builds_the_same_shapes(name):
+    vae = VAE(num_data=10, latent_dim=2, hidden=(8, 4), activation=name)
+    assert isinstance(vae.encoder.layers[1], ACTIVATIONS[name])
+    assert [
+        m.out_features for m in vae.encoder.layers if isinstance(m, torch.nn.Linear)
+    ] == [8, 4, 4]
+    assert [
+        m.out_features for m in vae.decoder.layers if isinstance(m, torch.nn.Linear)
+    ] == [4, 8, 784]
+    assert vae.encode(_images(3))[0].shape == (3, 2)
+
+
+def test_encoder_and_decoder_are_pyro_modules_of_plain_layers():
+    vae = VAE(num_data=10, latent_dim=2, hidden=(8,))
+    assert isinstance(vae.encoder, PyroModule) and isinstance(vae.decoder, PyroModule)
+    layers = list(vae.encoder.layers) + list(vae.decoder.layers)
+    assert not any(isinstance(m, PyroModule) for m in layers)
+    # The torch optimiser of fit_svi reaches every weight through the module.
+    elbo_module = pyro.infer.TraceMeanField_ELBO()(vae.model, vae.guide)
+    with pyro.poutine.trace(param_only=True) as capture:
+        elbo_module(_images(4))
+    found = {id(p) for p in bayesdl.infer._parameters(elbo_module, capture.trace)}
+    assert found == {id(p) for p in vae.parameters()}
 
 
 def test_elbo_agrees_with_a_hand_computation():
