@@ -302,7 +302,7 @@ def vae_untrained(settings: dict[str, Any] | None = None) -> torch.nn.Module:
 
     Example::
 
-        >>> torch.manual_seed(0)
+        >>> _ = torch.manual_seed(0)
         >>> vae = vae_untrained()
     """
     from .models.vae import VAE

@@ -21,6 +21,8 @@ def test_bench_vae_prints_its_table(smoke, capsys):
     assert "seconds per epoch: chapter" in out
     assert "tutorial/chapter" in out and "seconds to reach" in out
     assert "run in turns (same load)" in out
+    assert "in at most half the tutorial's 1 epochs' time): " in out
+    assert out.rstrip().endswith(("): met", "): NOT met"))
 
 
 @pytest.mark.slow
@@ -39,6 +41,20 @@ def test_bench_vae_result(smoke):
     seconds = r["tutorial_curve"]["seconds"]
     assert seconds == sorted(seconds)
     assert all(math.isfinite(e) for e in r["tutorial_curve"]["elbo"])
+    expected = (
+        r["chapter_test_elbo"] >= r["target"]
+        and 2 * r["chapter_train_seconds"] <= r["tutorial_train_seconds"]
+    )
+    assert r["met"] is expected
+
+
+def test_the_verdict_needs_both_the_elbo_and_half_the_time(smoke):
+    easy = bench.bench_vae(tutorial_epochs=1, num_test=100, target=-1e9)
+    assert easy["met"] is (
+        2 * easy["chapter_train_seconds"] <= easy["tutorial_train_seconds"]
+    )
+    hard = bench.bench_vae(tutorial_epochs=1, num_test=100, target=0.0)
+    assert hard["met"] is False  # no VAE reaches an ELBO of 0 nats on grey levels
 
 
 def test_tutorial_vae_has_the_vae_interface():
