@@ -60,7 +60,7 @@ class TensorBatches:
         shuffle: bool = True,
         generator: torch.Generator | None = None,
     ) -> None:
-        self.num_data = infer._common_length(tensors)
+        self.num_data = infer.loop._common_length(tensors)
         self.batch_size = checks.positive_int("batch_size", batch_size)
         self.tensors = tensors
         self.shuffle = shuffle

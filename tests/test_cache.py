@@ -78,7 +78,7 @@ def test_key_covers_the_model_and_training_core_but_not_plots(tmp_path, monkeypa
         with open(src / harmless, "a") as fh:
             fh.write("\n# an edit that changes no training\n")
         assert key() == before, harmless
-    for relevant in ("models/bnn.py", "infer.py", "checks.py", "config.py"):
+    for relevant in ("models/bnn.py", "infer/loop.py", "checks.py", "config.py"):
         with open(src / relevant, "a") as fh:
             fh.write("\n# an edit to the code that trains\n")
         after = key()

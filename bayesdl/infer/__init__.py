@@ -1,0 +1,30 @@
+"""Inference: the package's training loops and NUTS.
+
+:func:`fit_svi` fits any Pyro model and guide by SVI, full batch or in
+mini-batches, with a loss history, a clock and a guard against divergence;
+:func:`fit_deterministic` trains an ordinary classifier the same way by
+maximum likelihood. Both draw their mini-batches from :func:`batches`
+(``loop.py``). :func:`run_nuts` samples a small model's posterior with NUTS
+(``nuts.py``).
+"""
+
+from .loop import (
+    DivergenceError,
+    FitResult,
+    batches,
+    fit_deterministic,
+    fit_svi,
+    progress_enabled,
+)
+from .nuts import NutsResult, run_nuts
+
+__all__ = [
+    "DivergenceError",
+    "FitResult",
+    "NutsResult",
+    "batches",
+    "fit_deterministic",
+    "fit_svi",
+    "progress_enabled",
+    "run_nuts",
+]
