@@ -16,76 +16,77 @@ rejects, is trained again, with a warning.
 from __future__ import annotations
 
 import hashlib
-import importlib
 import io
 import json
 import math
 import os
 import re
+import time
 import types
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
+import pyro
 import torch
 
-from . import checks, config
+from . import _digest, checks, config
 
 T = TypeVar("T")
 
 _NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
+_TEMPORARY = re.compile(r"^\..+\.[0-9a-f]{12}$")
 
 
-CORE = (
-    "bayesdl.infer",
-    "bayesdl.data",
-    "bayesdl.checks",
-    "bayesdl.config",
-    "bayesdl.cache",
-)
-"""The modules every artifact's key covers: the training loop, the data, the
-checks, the settings and this cache. A model's own module is added by the
-caller through ``sources``; plots, metrics, benchmarks and the command line
-are left out, so editing them retrains nothing."""
+CORE = ("bayesdl.infer", "bayesdl.checks", "bayesdl.config")
+"""The modules every artifact's key covers, besides the caller's ``sources``:
+the training loop, the checks and the settings. The key follows imports
+(:func:`bayesdl._digest.closure`), so the modules these import count too;
+plots, metrics, benchmarks and the command line are imported by no trainer,
+and editing them retrains nothing."""
+
+FORMAT = 2
+"""The version of the record an entry holds (see :func:`train_or_load`)."""
 
 _MAX_NAME = 100
 
 
-def _module_files(module: object) -> list[Path]:
-    if isinstance(module, str):
-        module = importlib.import_module(module)
-    if not isinstance(module, types.ModuleType):
-        raise ValueError(
-            f"sources must hold modules (e.g. bayesdl.models.vae), got {module!r}."
-        )
-    if hasattr(module, "__path__"):  # a package: every .py file in it
-        root = Path(next(iter(module.__path__)))
-        return sorted(p for p in root.rglob("*.py") if "__pycache__" not in p.parts)
-    if not getattr(module, "__file__", None):
-        raise ValueError(f"module {module.__name__} has no source file to hash.")
-    return [Path(module.__file__)]
+def _module_name(module: object) -> str:
+    if isinstance(module, types.ModuleType):
+        return module.__name__
+    if isinstance(module, str) and _digest.module_file(module) is not None:
+        return module
+    raise ValueError(
+        f"sources must hold modules (e.g. bayesdl.models.vae) or their names, "
+        f"got {module!r}."
+    )
 
 
 def source_digest(sources: Sequence[object] = ()) -> str:
-    """A short SHA-256 of the source of :data:`CORE` and of ``sources``.
+    """A short digest of the code of :data:`CORE` and ``sources``, imports followed.
 
-    Example::
+    Each module is hashed as its syntax tree without docstrings
+    (:func:`bayesdl._digest.code_digest`): comments and docstrings never
+    change a key, any change to the code does. Every ``bayesdl`` module that
+    they import, at any depth, is hashed too (the data fetchers excepted: the
+    catalog's checksums stand for them). The installed torch and Pyro versions
+    are part of the digest.
 
-        >>> import bayesdl.models.bnn
-        >>> len(source_digest([bayesdl.models.bnn]))
-        16
+    Example:
+
+    >>> import bayesdl.models.bnn
+    >>> len(source_digest([bayesdl.models.bnn]))
+    16
     """
-    files = {p.resolve() for m in (*CORE, *sources) for p in _module_files(m)}
-    root = config.package_dir()
-    digest = hashlib.sha256()
-    for path in sorted(files):
-        try:
-            label = path.relative_to(root).as_posix()
-        except ValueError:
-            label = path.name
-        digest.update(label.encode() + b"\0" + path.read_bytes() + b"\0")
-    return digest.hexdigest()[:16]
+    if isinstance(sources, str | bytes) or not isinstance(sources, Sequence):
+        raise ValueError(
+            f"sources must be a list of modules, got {type(sources).__name__}."
+        )
+    names = [*CORE, *(_module_name(m) for m in sources)]
+    versions = f"torch {torch.__version__}; pyro {pyro.__version__}"
+    code = _digest.modules_digest(names)
+    return hashlib.sha256(f"{code}\0{versions}".encode()).hexdigest()[:16]
 
 
 def _check_settings(value: Any, where: str = "settings") -> None:
@@ -133,6 +134,11 @@ def entry_key(
         >>> k = entry_key("bnn", {"hidden": 400}, seed=0)
     """
     _check_name(name)
+    if not isinstance(settings, Mapping):
+        raise ValueError(
+            f"settings must be a dict of numbers, strings and lists, got "
+            f"{type(settings).__name__}."
+        )
     _check_settings(dict(settings))
     payload = {
         "name": name,
@@ -164,7 +170,16 @@ def save_atomic(obj: Any, path: Path) -> None:
 
         >>> save_atomic({"w": torch.zeros(3)}, Path("entry.pt"))  # doctest: +SKIP
     """
-    write_atomic(path, lambda fh: torch.save(obj, fh))
+
+    def write(fh: Any) -> None:
+        try:
+            torch.save(obj, fh)
+        except RuntimeError as err:
+            # torch reports a full disk (ENOSPC) as a RuntimeError from its
+            # zip writer: it is a failed write, like any other OSError.
+            raise OSError(f"torch.save could not write {path}: {err}") from err
+
+    write_atomic(path, write)
 
 
 def write_atomic(
@@ -208,6 +223,42 @@ def write_atomic(
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+def remove_stale_temporaries(folder: Path, older_than_s: float = 3600.0) -> int:
+    """Remove the temporary files of :func:`write_atomic` left in ``folder``.
+
+    A writer that was killed (SIGKILL, a power cut) leaves its temporary file
+    ``.<name>.<12 hex digits>`` behind; one not written to for
+    ``older_than_s`` seconds is such a leftover, since a live writer writes
+    its whole file within seconds. Returns how many were removed; best
+    effort (what cannot be listed or removed is left for the next call).
+
+    Example:
+
+    >>> remove_stale_temporaries(Path("no-such-folder"))
+    0
+    """
+    cutoff = time.time() - older_than_s
+    removed = 0
+    try:
+        with os.scandir(folder) as entries:
+            stale = [
+                e.path
+                for e in entries
+                if _TEMPORARY.match(e.name)
+                and e.is_file(follow_symlinks=False)
+                and e.stat(follow_symlinks=False).st_mtime < cutoff
+            ]
+    except OSError:
+        return 0
+    for name in stale:
+        try:
+            os.unlink(name)
+            removed += 1
+        except OSError:  # removed meanwhile by another process
+            pass
+    return removed
 
 
 def _remove_stale_temporaries(path: Path, keep: Path, older_than: float) -> None:
@@ -283,10 +334,13 @@ def train_or_load(
     if not callable(train):
         raise TypeError(f"train must be a callable with no arguments, got {train!r}.")
     settings = dict(settings or {})
-    path = entry_path(name, settings, seed, sources)
+    key = entry_key(name, settings, seed, sources)
+    path = config.cache_dir() / f"{name}-{key}.pt"
+    remove_stale_temporaries(path.parent)
     if path.exists():
         try:
-            artifact = torch.load(path, map_location="cpu", weights_only=True)
+            record = torch.load(path, map_location="cpu", weights_only=True)
+            artifact = _unwrap(record, name, key)
             if validate is not None:
                 validate(artifact)
             return artifact
@@ -299,14 +353,44 @@ def train_or_load(
             )
     artifact = train()
     _check_loadable(name, artifact)
+    record = {
+        "format": FORMAT,
+        "entry": {"name": name, "key": key},
+        "artifact": artifact,
+    }
     try:
-        save_atomic(artifact, path)
+        save_atomic(record, path)
     except OSError as err:
         warnings.warn(
             f"could not write cache entry {path} ({err}); the artifact is used "
             "but will be trained again next time. Set BAYESDL_CACHE to a "
-            "writable folder.",
+            "writable folder with free space.",
             RuntimeWarning,
             stacklevel=2,
         )
     return artifact
+
+
+def _unwrap(record: Any, name: str, key: str) -> Any:
+    """The artifact of a cache record, after checking that it is entry ``name``.
+
+    A record names its entry and key, so that a file copied or renamed to
+    another entry's path is refused rather than served as that model.
+    """
+    if not isinstance(record, dict) or record.get("format") != FORMAT:
+        raise ValueError(
+            f"the file is not a cache record of format {FORMAT} (written by "
+            "another version of bayesdl, or not by bayesdl)."
+        )
+    entry = record.get("entry")
+    if not isinstance(entry, dict) or (entry.get("name"), entry.get("key")) != (
+        name,
+        key,
+    ):
+        raise ValueError(
+            f"the file holds the entry {entry!r}, not {name!r} with key {key} "
+            "(a copied or renamed file)."
+        )
+    if "artifact" not in record:
+        raise ValueError("the record has no artifact.")
+    return record["artifact"]

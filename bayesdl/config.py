@@ -18,12 +18,13 @@ that the chapters never branch on it:
 
 from __future__ import annotations
 
-import hashlib
 import os
 from pathlib import Path
 from typing import TypeVar
 
 import torch
+
+from . import _digest
 
 PROFILES = ("full", "smoke")
 """The profiles ``BAYESDL_PROFILE`` may name."""
@@ -127,32 +128,34 @@ def package_dir() -> Path:
     return Path(__file__).resolve().parent
 
 
+BUILD_PLUMBING = ("bench", "sphinxext.py", "bibstyle.py", "__main__.py")
+"""Files of the package that no chapter runs: the benchmarks, the Sphinx
+extensions and the command line. :func:`source_hash` leaves them out, so
+editing them re-executes no chapter."""
+
+
 def source_hash(root: Path | None = None) -> str:
-    """A short SHA-256 of every ``.py`` file of the package (names and bytes).
+    """A short digest of the readers' package: every ``.py`` file but the plumbing.
 
-    It changes whenever the package's code changes, so anything computed by
-    the code (a trained model, an executed chapter) can be keyed on it.
+    Each file counts as its syntax tree without docstrings
+    (:func:`bayesdl._digest.code_digest`), so a comment or docstring edit
+    keeps the hash, and any change to the code changes it. The files of
+    :data:`BUILD_PLUMBING` are left out. Anything computed by the package
+    (an executed chapter) can be keyed on it.
 
-    Example::
+    Example:
 
-        >>> len(source_hash())
-        16
+    >>> len(source_hash())
+    16
     """
     root = Path(root) if root is not None else package_dir()
-    digest = hashlib.sha256()
-    for path in sorted(root.rglob("*.py")):
-        if "__pycache__" in path.parts:
-            continue
-        digest.update(path.relative_to(root).as_posix().encode())
-        digest.update(b"\0")
-        digest.update(path.read_bytes())
-        digest.update(b"\0")
-    return digest.hexdigest()[:16]
+    return _digest.tree_digest(root, exclude=BUILD_PLUMBING)
 
 
 def build_key() -> str:
     """The key that an executed chapter's outputs are valid for.
 
-    Profile plus package source: a change of either re-executes the book.
+    Profile plus the readers' package (:func:`source_hash`): a change of
+    either re-executes the book.
     """
     return f"{profile()}-{source_hash()}"

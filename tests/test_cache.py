@@ -65,25 +65,132 @@ def _copy_of_package(tmp_path, monkeypatch):
     return copy, root / "bayesdl"
 
 
-def test_key_covers_the_model_and_training_core_but_not_plots(tmp_path, monkeypatch):
-    """Editing plots.py keeps the zoo; editing the model or the loop retrains."""
+_CODE_EDIT = "\n_AN_EDIT_THAT_CHANGES_THE_CODE = 1\n"
+_MODELS = {
+    "bnn": ["bayesdl.models.bnn", "bayesdl.zoo"],
+    "vae": ["bayesdl.models.vae"],
+    "ssvae": ["bayesdl.models.ssvae"],
+    "zoo": ["bayesdl.zoo"],
+    "layers only": ["bayesdl.models.layers"],
+}
+
+
+def _keys(copy):
+    keys = {m: copy.cache.source_digest(s) for m, s in _MODELS.items()}
+    keys["chapters"] = copy.config.build_key()
+    return keys
+
+
+def _edit(path, text):
+    with open(path, "a") as fh:
+        fh.write(text)
+
+
+def test_key_covers_the_model_its_imports_and_the_loop_but_not_plots(
+    tmp_path, monkeypatch
+):
+    """Editing plots.py keeps the zoo; editing the model, its layers or the loop
+    retrains (a code edit, not a comment)."""
     copy, src = _copy_of_package(tmp_path, monkeypatch)
-    from bayesdl.models import bnn
 
     def key():
-        return copy.cache.entry_key("bnn_mnist", {"n": 1}, 0, sources=[bnn])
+        return copy.cache.entry_key(
+            "bnn_mnist", {"n": 1}, 0, sources=["bayesdl.models.bnn"]
+        )
 
     before = key()
-    for harmless in ("plots.py", "metrics.py", "__main__.py", "bench/bnn.py"):
-        with open(src / harmless, "a") as fh:
-            fh.write("\n# an edit that changes no training\n")
+    for harmless in (
+        "plots.py",
+        "metrics.py",
+        "__main__.py",
+        "bench/bnn.py",
+        "data/sources.py",
+        "data/archives.py",
+        "cache.py",
+        "models/vae.py",
+    ):
+        _edit(src / harmless, _CODE_EDIT)
         assert key() == before, harmless
-    for relevant in ("models/bnn.py", "infer/loop.py", "checks.py", "config.py"):
-        with open(src / relevant, "a") as fh:
-            fh.write("\n# an edit to the code that trains\n")
+    for relevant in (
+        "models/bnn.py",
+        "models/layers.py",  # imported by models/bnn.py: the probe's stale BNN
+        "infer/loop.py",
+        "infer/nuts.py",
+        "checks.py",
+        "config.py",
+    ):
+        _edit(src / relevant, _CODE_EDIT)
         after = key()
         assert after != before, relevant
         before = after
+
+
+def test_the_probes_kl_edit_to_layers_changes_the_bnn_key(tmp_path, monkeypatch):
+    """Doubling the KL term in models/layers.py must retrain the Bayesian LeNet."""
+    copy, src = _copy_of_package(tmp_path, monkeypatch)
+    before = _keys(copy)
+    layers = src / "models" / "layers.py"
+    text = layers.read_text()
+    edited = text.replace(
+        "total = total + (torch.log", "total = total + 2 * (torch.log"
+    )
+    assert edited != text, "the KL line of layers.py moved: update this test"
+    layers.write_text(edited)
+    after = _keys(copy)
+    for model in ("bnn", "layers only", "zoo", "chapters"):
+        assert after[model] != before[model], model
+    for model in ("vae", "ssvae"):  # models not built from layers.py
+        assert after[model] == before[model], model
+
+
+def _edit_docs(path):
+    """Change the module docstring (when there is one) and add comments."""
+    import ast
+
+    text = path.read_text()
+    if ast.get_docstring(ast.parse(text)) is not None:
+        text = text.replace('"""', '"""An edited docstring.\n', 1)
+    lines = text.splitlines(keepends=True)
+    text = "# a new comment\n" + "".join(
+        line + "    # a comment\n" if line.rstrip().endswith(":") else line
+        for line in lines
+    )
+    text += "\n\n# a comment at the end\n"
+    path.write_text(text)
+    compile(text, str(path), "exec")  # the edit keeps the file valid Python
+
+
+def test_docstring_and_comment_edits_change_no_key(tmp_path, monkeypatch):
+    copy, src = _copy_of_package(tmp_path, monkeypatch)
+    before = _keys(copy)
+    files = sorted(p for p in src.rglob("*.py") if "__pycache__" not in p.parts)
+    assert len(files) > 20
+    for path in files:
+        _edit_docs(path)
+        assert _keys(copy) == before, path.relative_to(src)
+
+
+def test_every_module_edit_changes_the_chapters_key_but_plumbing(tmp_path, monkeypatch):
+    copy, src = _copy_of_package(tmp_path, monkeypatch)
+    plumbing = copy.config.BUILD_PLUMBING
+    for path in sorted(p for p in src.rglob("*.py") if "__pycache__" not in p.parts):
+        rel = path.relative_to(src)
+        before = copy.config.build_key()
+        _edit(path, _CODE_EDIT)
+        changed = copy.config.build_key() != before
+        is_plumbing = rel.as_posix() in plumbing or rel.parts[0] in plumbing
+        assert changed != is_plumbing, rel
+
+
+def test_key_covers_the_torch_and_pyro_versions(monkeypatch):
+    import pyro
+
+    before = cache.source_digest([])
+    monkeypatch.setattr(torch, "__version__", "0.0.1")
+    assert cache.source_digest([]) != before
+    monkeypatch.undo()
+    monkeypatch.setattr(pyro, "__version__", "0.0.1")
+    assert cache.source_digest([]) != before
 
 
 def test_sources_must_be_modules():
@@ -196,3 +303,59 @@ def test_unserialisable_settings():
 def test_train_must_be_callable():
     with pytest.raises(TypeError, match="callable"):
         cache.train_or_load("demo", 3)
+
+
+_REAL_SAVE = torch.save
+
+
+def _full_disk(obj, fh):
+    """What torch.save does on a full disk: a RuntimeError chained from ENOSPC.
+
+    Writes to memory (the cache's loadability check) still work."""
+    import errno
+    import io
+
+    if isinstance(fh, io.BytesIO):
+        return _REAL_SAVE(obj, fh)
+    try:
+        raise OSError(errno.ENOSPC, "No space left on device")
+    except OSError as err:
+        raise RuntimeError(
+            "[enforce fail at inline_container.cc] unexpected pos"
+        ) from err
+
+
+def test_a_full_disk_keeps_the_trained_artifact(monkeypatch, tmp_path):
+    """The probe's M1: warn and use the artifact, as for a read-only cache."""
+    monkeypatch.setattr(torch, "save", _full_disk)
+    train = Counter()
+    with pytest.warns(RuntimeWarning, match="could not write cache entry"):
+        artifact = cache.train_or_load("demo", train, seed=0)
+    assert train.calls == 1 and artifact["seconds"] == 1.25
+    assert not [p for p in (tmp_path / "artifacts").iterdir()]  # no half file
+
+
+def test_stale_temporaries_of_killed_writers_are_swept(tmp_path):
+    """The probe's L2: leftovers of any entry go on the next call, fresh ones stay."""
+    import os
+    import time
+
+    folder = tmp_path / "artifacts"
+    cache.train_or_load("demo", Counter(), seed=0)
+    old, fresh = folder / ".other-1234.pt.0123456789ab", folder / ".x.pt.ba9876543210"
+    keep = folder / ".not-a-temporary"
+    for path in (old, fresh, keep):
+        path.write_bytes(b"half an artifact")
+    hours_ago = time.time() - 3 * 3600
+    for path in (old, keep):
+        os.utime(path, (hours_ago, hours_ago))
+    cache.train_or_load("demo", Counter(), seed=0)  # a load, not a write
+    assert not old.exists() and fresh.exists() and keep.exists()
+    assert cache.remove_stale_temporaries(folder, older_than_s=0) == 1
+
+
+def test_settings_must_be_a_mapping():
+    with pytest.raises(ValueError, match="settings must be a dict"):
+        cache.entry_key("a", [1, 2], 0)
+    with pytest.raises(ValueError, match="sources must be a list"):
+        cache.entry_key("a", {}, 0, sources="bayesdl.models.bnn")

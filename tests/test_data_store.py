@@ -553,3 +553,23 @@ def test_write_atomic_failure_leaves_the_old_file(tmp_path):
         cache.write_atomic(path, fail)
     assert path.read_bytes() == b"old"
     assert [p.name for p in tmp_path.iterdir()] == ["notes.txt"]
+
+
+def test_a_full_data_disk_still_serves_the_verified_data(
+    real_root, tmp_root, monkeypatch
+):
+    """The probe's M2: a failed tensor-cache write warns; the data are served."""
+    import errno
+
+    _copy(real_root, tmp_root, "mnist", TEST_FILES)
+
+    def full_disk(obj, fh):
+        try:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        except OSError as err:
+            raise RuntimeError("unexpected pos 960 vs 854") from err
+
+    monkeypatch.setattr(torch, "save", full_disk)
+    with pytest.warns(RuntimeWarning, match="could not write the tensor cache"):
+        images, labels = data.load("mnist", "test", tmp_root)
+    assert images.shape == (10_000, 1, 28, 28) and len(labels) == 10_000

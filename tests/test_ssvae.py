@@ -246,5 +246,42 @@ def test_zoo_smoke_model_trains_caches_and_beats_chance(smoke):
     assert float(ss.test_accuracy[-1]) > 0.2  # chance is 0.1
     again = bayesdl.zoo.ssvae_mnist(num_labels=100)
     assert again.train_seconds == ss.train_seconds  # loaded, not retrained
+    assert again.features.train_seconds == ss.features.train_seconds > 0
     base = bayesdl.zoo.ssvae_baseline_mnist(num_labels=100)
     assert base(torch.rand(2, 1, 28, 28)).shape == (2, 10)
+
+
+@pytest.mark.slow
+def test_zoo_serves_m2_without_m1s_entry_or_training(smoke, tmp_path, monkeypatch):
+    """The probe's M5: M2's record holds M1's weights and time; M1 is not needed."""
+    monkeypatch.setenv("BAYESDL_CACHE", str(tmp_path))
+    ss = bayesdl.zoo.ssvae_mnist(num_labels=100)
+    for path in tmp_path.glob("ssvae_m1-*.pt"):
+        path.unlink()
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("a cached SS-VAE was retrained")
+
+    monkeypatch.setattr(bayesdl.infer, "fit_svi", no_training)
+    monkeypatch.setattr(bayesdl.data, "load", no_training)
+    again = bayesdl.zoo.ssvae_mnist(num_labels=100)
+    assert again.features.train_seconds == ss.features.train_seconds
+    x = torch.rand(4, 1, 28, 28)
+    assert torch.equal(again.classify(x), ss.classify(x))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("damage", ["missing", "nan"])
+def test_zoo_retrains_an_ssvae_with_a_bad_history(damage, smoke, tmp_path, monkeypatch):
+    monkeypatch.setenv("BAYESDL_CACHE", str(tmp_path))
+    bayesdl.zoo.ssvae_mnist(num_labels=100)
+    path = next(tmp_path.glob("ssvae_mnist_100-*.pt"))
+    record = torch.load(path, weights_only=True)
+    if damage == "missing":
+        record["artifact"].pop("test_accuracy")
+    else:
+        record["artifact"]["test_accuracy"] = torch.tensor([7.5, float("nan")])
+    bayesdl.cache.save_atomic(record, path)
+    with pytest.warns(RuntimeWarning, match="could not be used"):
+        ss = bayesdl.zoo.ssvae_mnist(num_labels=100)
+    assert torch.isfinite(ss.test_accuracy).all()

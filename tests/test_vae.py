@@ -252,6 +252,16 @@ def test_zoo_vae_trains_then_loads(smoke):
     for a, b in zip(first.encode(x[:8]), second.encode(x[:8]), strict=True):
         assert torch.equal(a, b)
     assert "vae_fashion_mnist" in bayesdl.zoo.REGISTRY
+    # The probe's M4: a record without its per-epoch history, or with a
+    # history that is not a finite float tensor, is retrained, not served.
+    path = next(bayesdl.config.cache_dir().glob("vae_fashion_mnist-*.pt"))
+    for change in (lambda a: a.pop("train_elbo"), lambda a: a.update(val_elbo="hello")):
+        record = torch.load(path, weights_only=True)
+        change(record["artifact"])
+        bayesdl.cache.save_atomic(record, path)
+        with pytest.warns(RuntimeWarning, match="could not be used"):
+            third = bayesdl.zoo.vae_fashion_mnist()
+        assert torch.isfinite(third.val_elbo).all()
 
 
 def test_vae_data_is_disjoint_from_validation(smoke):
@@ -271,3 +281,21 @@ def test_latent_map_plots_classes_and_refuses_bad_codes():
         bayesdl.plots.latent_map(torch.randn(30, 3), labels)
     with pytest.raises(ValueError, match="labels"):
         bayesdl.plots.latent_map(codes, labels + 5, ["a", "b", "c"])
+
+
+def test_vae_data_and_fit_check_their_settings_and_seed(smoke):
+    """The probe's L10."""
+    settings = bayesdl.zoo.vae_settings()
+    with pytest.raises(ValueError, match="more than the 60000"):
+        bayesdl.zoo.vae_data(dict(settings, num_val=5000, num_train=60000))
+    with pytest.raises(ValueError, match="num_train"):
+        bayesdl.zoo.vae_data(dict(settings, num_train=-5))
+    with pytest.raises(ValueError, match="num_val"):
+        bayesdl.zoo.vae_data(dict(settings, num_val=0))
+    with pytest.raises(ValueError, match="settings must be a dict"):
+        bayesdl.zoo.vae_data([("num_val", 5)])
+    with pytest.raises(ValueError, match="lack"):
+        bayesdl.zoo.vae_untrained({"num_train": 10})
+    vae = bayesdl.zoo.vae_untrained(settings)
+    with pytest.raises(ValueError, match="seed"):
+        bayesdl.zoo.vae_fit(vae, torch.rand(8, 1, 28, 28), settings, seed=-1)

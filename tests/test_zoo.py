@@ -79,8 +79,9 @@ def test_a_damaged_artifact_is_retrained_not_served(how, smoke, tmp_path, monkey
     monkeypatch.setenv("BAYESDL_CACHE", str(tmp_path))
     zoo.lenet_mnist()
     path = next(tmp_path.glob("lenet_mnist-*.pt"))
-    artifact = torch.load(path, weights_only=True)
-    bayesdl.cache.save_atomic(_damaged(artifact, how), path)
+    record = torch.load(path, weights_only=True)
+    record["artifact"] = _damaged(record["artifact"], how)
+    bayesdl.cache.save_atomic(record, path)
     with pytest.warns(RuntimeWarning, match="could not be used"):
         net = zoo.lenet_mnist()
     assert all(torch.isfinite(v).all() for v in net.state_dict().values())
@@ -93,3 +94,68 @@ def test_registry_lists_callable_models_with_descriptions():
         assert callable(fn) and description
     with pytest.raises(ValueError, match="already registered"):
         zoo.register("bnn_mnist", "again")(lambda: None)
+
+
+def _tamper(path, change):
+    record = torch.load(path, weights_only=True)
+    change(record["artifact"])
+    bayesdl.cache.save_atomic(record, path)
+
+
+def _integer_weights(artifact):
+    state = artifact["state_dict"]
+    key = next(k for k, v in state.items() if v.is_floating_point())
+    state[key] = state[key].long()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "change",
+    [
+        lambda a: a.pop("losses"),
+        lambda a: a.pop("device"),
+        lambda a: a.update(losses=torch.tensor([1.0, float("nan")])),
+        lambda a: a.update(losses="hello"),
+        lambda a: a.update(seconds=float("inf")),
+        lambda a: a.update(threads=0),
+        _integer_weights,
+    ],
+    ids=["no losses", "no device", "nan losses", "string losses", "inf seconds",
+         "no threads", "integer weights"],
+)  # fmt: skip
+def test_the_whole_record_is_validated(change, smoke, tmp_path, monkeypatch):
+    monkeypatch.setenv("BAYESDL_CACHE", str(tmp_path))
+    zoo.lenet_mnist()
+    path = next(tmp_path.glob("lenet_mnist-*.pt"))
+    _tamper(path, change)
+    with pytest.warns(RuntimeWarning, match="could not be used"):
+        net = zoo.lenet_mnist()
+    assert all(v.is_floating_point() for v in net.state_dict().values())
+    assert torch.isfinite(net.losses).all()
+
+
+@pytest.mark.slow
+def test_a_record_copied_to_another_entry_is_refused(smoke, tmp_path, monkeypatch):
+    """The probe's L1: a file copied under another model's name is not served."""
+    monkeypatch.setenv("BAYESDL_CACHE", str(tmp_path))
+    net = zoo.lenet_mnist(seed=1)
+    path = next(tmp_path.glob("lenet_mnist-*.pt"))
+    key = bayesdl.cache.entry_key(
+        "lenet_mnist", zoo.mnist_settings(), 0, ["bayesdl.models.bnn", "bayesdl.zoo"]
+    )
+    forged = tmp_path / f"lenet_mnist-{key}.pt"
+    forged.write_bytes(path.read_bytes())
+    with pytest.warns(RuntimeWarning, match="copied or renamed"):
+        genuine = zoo.lenet_mnist(seed=0)
+    x = bayesdl.data.load("mnist", "test")[0][:20]
+    assert not torch.equal(genuine.predict(x), net.predict(x))
+
+
+@pytest.mark.slow
+def test_trained_models_record_where_they_were_trained(smoke, tmp_path, monkeypatch):
+    monkeypatch.setenv("BAYESDL_CACHE", str(tmp_path))
+    net = zoo.lenet_mnist()
+    assert net.trained_on == {
+        "device": str(bayesdl.config.device()),
+        "threads": torch.get_num_threads(),
+    }

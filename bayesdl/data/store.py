@@ -350,6 +350,8 @@ def _load_uint8(name: str, split: str, root: Path) -> tuple[torch.Tensor, torch.
     if key in _MEMO:
         return _MEMO[key]
     path = _cache_path(root, name, split)
+    for folder in (path.parent, root / name / "raw"):  # leftovers of killed writers
+        cache.remove_stale_temporaries(folder, _STALE_S)
     cached = _read_cache(path, name, split)
     if cached is None:
         stored = ensure(name, FILES[split], root)
