@@ -22,7 +22,7 @@ import numpy as np  # noqa: E402
 import pyro  # noqa: E402
 import torch  # noqa: E402
 
-from . import cache, config, data, infer, metrics, models, plots, zoo  # noqa: E402
+from . import cache, checks, config, data, infer, metrics, models, plots, zoo  # noqa: E402
 from .config import choose, device, profile  # noqa: E402
 
 __version__ = "0.1.0"
@@ -59,8 +59,7 @@ def setup(seed: int = 0) -> torch.device:
         >>> dev.type in ("cpu", "cuda")
         True
     """
-    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
-        raise ValueError(f"seed must be a non-negative int, got {seed!r}.")
+    seed = checks.seed(seed)  # the one rule of every entry point: [0, 2**32)
     config.profile()  # fail early on a misspelled BAYESDL_PROFILE
     random.seed(seed)
     np.random.seed(seed)  # noqa: NPY002 - the global generator readers use

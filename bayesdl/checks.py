@@ -19,11 +19,13 @@ from __future__ import annotations
 
 import math
 import numbers
+from collections.abc import Sequence
 
 import torch
 
 __all__ = [
     "IMAGE_SHAPE",
+    "SEED_LIMIT",
     "finite_float",
     "images",
     "labels",
@@ -33,6 +35,7 @@ __all__ = [
     "positive_int",
     "probabilities",
     "seed",
+    "widths",
 ]
 
 IMAGE_SHAPE = (1, 28, 28)
@@ -69,16 +72,21 @@ def non_negative_int(name: str, value: object) -> int:
     return int(value)
 
 
+SEED_LIMIT = 2**32
+"""Seeds lie in ``[0, 2**32)``: the range that Python, NumPy, torch and Pyro
+all accept (NumPy's global generator takes no more)."""
+
+
 def seed(value: object, name: str = "seed") -> int:
-    """A seed: an ``int`` in ``[0, 2**63)``.
+    """A seed: an ``int`` (NumPy's too) in ``[0, 2**32)``.
 
     Example::
 
         >>> seed(0)
         0
     """
-    if not _is_int(value) or not 0 <= value < 2**63:
-        raise ValueError(f"{name} must be an int in [0, 2**63), got {value!r}.")
+    if not _is_int(value) or not 0 <= value < SEED_LIMIT:
+        raise ValueError(f"{name} must be an int in [0, 2**32), got {value!r}.")
     return int(value)
 
 
@@ -132,15 +140,20 @@ def non_negative_float(name: str, value: object) -> float:
     return float(value)
 
 
-def images(value: object, name: str = "images") -> torch.Tensor:
+def images(
+    value: object, name: str = "images", *, dtype: torch.dtype | None = None
+) -> torch.Tensor:
     """Floating-point images of shape (N, 1, 28, 28), N >= 1, values in [0, 1].
 
     These are what ``bayesdl.data.load`` returns. The tensor is returned
-    unchanged.
+    unchanged, or converted to ``dtype`` when given (a network's own dtype:
+    float64 or float16 images then reach a float32 network as float32).
 
     Example::
 
         >>> x = images(torch.rand(5, 1, 28, 28))
+        >>> images(x.double(), dtype=torch.float32).dtype
+        torch.float32
     """
     if not isinstance(value, torch.Tensor):
         raise ValueError(f"{name} must be a torch.Tensor, got {type(value).__name__}.")
@@ -159,7 +172,25 @@ def images(value: object, name: str = "images") -> torch.Tensor:
         raise ValueError(
             f"{name} values must lie in [0, 1], got the range [{lo:g}, {hi:g}]."
         )
-    return value
+    return value if dtype is None else value.to(dtype)
+
+
+def widths(name: str, value: object, *, allow_empty: bool = False) -> list[int]:
+    """A list of layer widths: a sequence of positive ints, e.g. ``[256, 128]``.
+
+    Example::
+
+        >>> widths("hidden", (256, 128))
+        [256, 128]
+    """
+    if isinstance(value, str | bytes) or not isinstance(value, Sequence):
+        raise ValueError(
+            f"{name} must be a list of layer widths such as [256, 128], got "
+            f"{value!r}; for one layer write [{value!r}]."
+        )
+    if not value and not allow_empty:
+        raise ValueError(f"{name} must list at least one layer width, got [].")
+    return [positive_int(f"{name} width", w) for w in value]
 
 
 def labels(

@@ -150,6 +150,13 @@ class SVIModule(L.LightningModule):
                 f"PyroModule), got {type(guide).__name__}."
             )
         lr = checks.positive_float("lr", lr)
+        if not isinstance(example, tuple | list) or not all(
+            isinstance(t, torch.Tensor) for t in example
+        ):
+            raise ValueError(
+                "example must be a tuple of the model's tensor arguments, e.g. "
+                f"example=(x,) or example=(x, y), got {type(example).__name__}."
+            )
         self.model = model
         self.guide = guide
         self.lr = float(lr)

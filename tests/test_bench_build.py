@@ -38,6 +38,15 @@ def test_bad_arguments_raise(tmp_path):
         build.main(["--profile", "fast"])
 
 
+def test_bad_arguments_are_refused_before_the_build_is_announced(tmp_path, capsys):
+    """L17."""
+    with pytest.raises(ValueError, match="timeout"):
+        build.main(["--timeout", "-1"])
+    with pytest.raises(ValueError, match="_config.yml"):
+        build.main(["--book", str(tmp_path / "missing")])
+    assert "building the book" not in capsys.readouterr().out
+
+
 @pytest.mark.slow
 def test_cold_and_warm_builds_of_a_tiny_book_are_timed(tmp_path, capsys):
     book = tmp_path / "book"

@@ -118,7 +118,20 @@ def test_setup_clears_param_store_and_sets_flags():
     assert is_validation_enabled()
 
 
-@pytest.mark.parametrize("seed", [-1, 1.5, "0", True])
+@pytest.mark.parametrize("seed", [-1, 1.5, "0", True, 2**32, 2**63 - 1])
 def test_setup_rejects_bad_seed(seed):
-    with pytest.raises(ValueError, match="seed"):
+    with pytest.raises(ValueError, match=r"seed must be an int in \[0, 2\*\*32\)"):
         bayesdl.setup(seed=seed)
+
+
+def test_setup_and_the_checks_share_one_seed_rule():
+    """L16: what checks.seed accepts, setup accepts (NumPy ints too)."""
+    import numpy as np
+
+    from bayesdl import checks
+
+    for seed in (0, np.int64(3), 2**32 - 1):
+        assert checks.seed(seed) == int(seed)
+        bayesdl.setup(seed=seed)
+    with pytest.raises(ValueError, match="seed"):
+        checks.seed(2**32)

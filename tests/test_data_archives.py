@@ -143,3 +143,16 @@ def test_truncated_ar_member_is_rejected(tmp_path):
     deb.write_bytes(_ar_bytes([("data.tar.xz", b"x" * 100)])[:-40])
     with pytest.raises(ValueError, match="truncated"):
         list(archives.ar_members(deb))
+
+
+def test_a_member_larger_than_any_expected_file_is_refused(tmp_path):
+    """L14: a tampered archive cannot fill the disk before the MD5 check."""
+    from bayesdl.data import catalog
+
+    small = _tar_bytes([("package/data/train-images-idx3-ubyte", b"x" * 100, None)])
+    with tarfile.open(fileobj=io.BytesIO(small)) as tar:
+        with pytest.raises(archives.UnsafeArchiveError, match="more than the 50"):
+            archives.safe_extract(tar, tmp_path / "a", "package/data", max_bytes=50)
+    assert not (tmp_path / "a" / "package").exists()
+    assert catalog.MAX_FILE_BYTES == 47_040_016  # MNIST's training images
+    assert catalog.SIZES["t10k-labels-idx1-ubyte"] == 10_008

@@ -441,3 +441,72 @@ def test_run_nuts_checks_seed_and_latent_sites():
 
     with pytest.raises(ValueError, match="no latent sample site"):
         run_nuts(no_latents, y, num_samples=5, warmup_steps=5)
+
+
+# -- the probe's findings (issue 21) -------------------------------------------
+
+
+class _Lying:
+    """An iterable whose len() promises more (or fewer) batches than it yields."""
+
+    def __init__(self, batches, length):
+        self.batches, self.length = batches, length
+
+    def __iter__(self):
+        return iter(self.batches)
+
+    def __len__(self):
+        return self.length
+
+
+def _regression():
+    x = torch.randn(20, 1)
+    y = 2 * x[:, 0] + 0.1 * torch.randn(20)
+    reg = BayesianLinearRegression(1)
+    return reg, AutoNormal(reg), x, y
+
+
+@pytest.mark.parametrize(("yielded", "length"), [(0, 5), (3, 10), (4, 2)])
+def test_an_iterable_must_yield_len_batches(yielded, length):
+    """L7: an iterable that lies about its length stops the run with a reason."""
+    reg, guide, x, y = _regression()
+    data = _Lying([(x, y)] * yielded, length)
+    with pytest.raises(ValueError, match="len\\(data\\) says"):
+        fit_svi(reg, guide, data=data, num_epochs=2)
+
+
+@pytest.mark.parametrize("data", [_Lying([torch.randn(20, 1)] * 2, 2), {"a": 1}])
+def test_batches_must_be_tuples_of_arguments(data):
+    """L12: bare tensors or a dict's keys as batches get a clear error."""
+    reg, guide, _, _ = _regression()
+    with pytest.raises(ValueError, match="each batch must be a tuple"):
+        fit_svi(reg, guide, data=data, num_epochs=1)
+
+
+def test_optimizer_mistakes_say_what_is_expected():
+    """L11."""
+    reg, guide, x, y = _regression()
+    with pytest.raises(ValueError, match="not Pyro's wrapper pyro.optim.Adam"):
+        fit_svi(reg, guide, x, y, num_steps=2, optimizer=pyro.optim.Adam)
+    with pytest.raises(ValueError, match=r"fit_svi\(lr=...\)"):
+        fit_svi(reg, guide, x, y, num_steps=2, optimizer_args={"lr": 1})
+    with pytest.raises(TypeError, match="optimizer_args must be a dict"):
+        fit_svi(reg, guide, x, y, num_steps=2, optimizer_args="x")
+    with pytest.raises(ValueError, match="must return a torch.optim.Optimizer"):
+        fit_svi(reg, guide, x, y, num_steps=2, optimizer=lambda params, lr: None)
+    with pytest.raises(ValueError, match="model must be a callable"):
+        fit_svi(None, guide, x, y, num_steps=2)
+
+
+def test_divergence_names_pyros_reason():
+    """L13: a negative scale is named as such, not as 'NaN or infinite'."""
+
+    def model():
+        pyro.sample("z", dist.Normal(0.0, 1.0))
+
+    def guide():
+        scale = pyro.param("scale", torch.tensor(1.0))  # unconstrained on purpose
+        pyro.sample("z", dist.Normal(0.0, scale))
+
+    with pytest.raises(DivergenceError, match=r"invalid parameters \(Pyro: .*scale"):
+        fit_svi(model, guide, num_steps=200, lr=10.0)

@@ -125,6 +125,9 @@ def test_svi_module_rejects_bad_arguments(data):
     # The same message as fit_svi's: True is no learning rate.
     with pytest.raises(ValueError, match="lr must be a positive finite number"):
         SVIModule(model, AutoNormal(model), example=data, lr=True)
+    # The probe's L12: a bare tensor as the example says what is expected.
+    with pytest.raises(ValueError, match=r"example=\(x,\)"):
+        SVIModule(model, AutoNormal(model), example=data[0])
 
 
 @pytest.mark.filterwarnings(LEAFSPEC)

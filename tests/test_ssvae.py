@@ -285,3 +285,52 @@ def test_zoo_retrains_an_ssvae_with_a_bad_history(damage, smoke, tmp_path, monke
     with pytest.warns(RuntimeWarning, match="could not be used"):
         ss = bayesdl.zoo.ssvae_mnist(num_labels=100)
     assert torch.isfinite(ss.test_accuracy).all()
+
+
+# -- the probe's findings (issue 21) -------------------------------------------
+
+
+@pytest.mark.parametrize("label", [-2, -7])
+def test_only_minus_one_marks_a_missing_label(label):
+    """L5: -2 or -7 are refused, not taken for 'missing'."""
+    ss = SSVAE(4, 4, z_dim=2, hidden=8, classifier_hidden=[8])
+    x = _images(6)
+    labels = torch.tensor([0, 1, 2, label, -1, -1])
+    with pytest.raises(ValueError, match="-1 for a missing label"):
+        TraceEnum_ELBO(max_plate_nesting=1).loss(ss.model, ss.guide, x, labels)
+
+
+@pytest.mark.parametrize("flag", ["False", 0, None])
+def test_enumerate_labels_must_be_a_bool(flag):
+    """L8: bool('False') is True; the class refuses anything but a bool."""
+    with pytest.raises(ValueError, match="enumerate_labels must be True or False"):
+        SSVAE(4, 4, enumerate_labels=flag)
+
+
+def test_classifier_hidden_must_be_a_list_of_widths():
+    """L12."""
+    with pytest.raises(ValueError, match="list of layer widths"):
+        SSVAE(4, 4, classifier_hidden=500)
+    with pytest.raises(ValueError, match="list of layer widths"):
+        baseline_classifier(classifier_hidden=500)
+
+
+def test_the_batch_memo_follows_m1s_weights():
+    """L9: after M1's weights change in place, the code is computed afresh."""
+    ss = SSVAE(4, 4, features=M1(8, z_dim=3, hidden=8), z_dim=2, hidden=8)
+    x, labels = _images(6), torch.tensor([0, 1, -1, -1, -1, -1])
+    before = ss._split(x, labels)
+    assert ss._split(x, labels) is before  # the same step: memoised
+    with torch.no_grad():
+        for p in ss.features.parameters():
+            p.mul_(3)
+    after = ss._split(x, labels)
+    assert not torch.equal(after[0], before[0])
+    assert torch.equal(after[0], ss._split_new(x, labels)[0])
+
+
+def test_images_of_another_float_dtype_reach_the_classifier():
+    """L3."""
+    ss = SSVAE(4, 4, z_dim=2, hidden=8, classifier_hidden=[8])
+    x = _images(3)
+    assert torch.allclose(ss.classify(x.double()), ss.classify(x), atol=1e-6)

@@ -299,3 +299,59 @@ def test_vae_data_and_fit_check_their_settings_and_seed(smoke):
     vae = bayesdl.zoo.vae_untrained(settings)
     with pytest.raises(ValueError, match="seed"):
         bayesdl.zoo.vae_fit(vae, torch.rand(8, 1, 28, 28), settings, seed=-1)
+
+
+# -- the probe's findings (issue 21) -------------------------------------------
+
+
+def test_images_of_another_float_dtype_are_converted_not_crashed():
+    """L3: float64 and float16 images reach the float32 networks as float32."""
+    vae = VAE(100, 4, [16])
+    x = torch.rand(3, 1, 28, 28)
+    for dtype in (torch.float64, torch.float16, torch.bfloat16):
+        loc, _ = vae.encode(x.to(dtype))
+        assert loc.dtype == torch.float32
+        assert torch.allclose(loc, vae.encode(x)[0], atol=1e-2)
+    with torch.no_grad():
+        assert iwae(vae, x.double(), 2).shape == (3,)
+        assert elbo(vae, x.half()).shape == (3,)
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), -float("inf")])
+def test_decode_refuses_non_finite_codes(value):
+    """L4: NaN or infinite codes are refused, not decoded to NaN images."""
+    vae = VAE(100, 4, [16])
+    z = torch.zeros(3, 4)
+    z[1, 2] = value
+    for fn in (vae.decode, vae.decode_logits):
+        with pytest.raises(ValueError, match="finite"):
+            fn(z)
+
+
+def test_decode_refuses_codes_too_large_to_decode():
+    vae = VAE(100, 4, [16])
+    with torch.no_grad():
+        for p in vae.decoder.parameters():
+            p.fill_(1.0)
+    with pytest.raises(ValueError, match="prior's size"):
+        vae.decode(torch.full((2, 4), 1e38))
+
+
+def test_a_batch_larger_than_the_training_set_is_refused():
+    """L6: the plate would scale the ELBO by num_data / batch < 1."""
+    vae = VAE(num_data=4, latent_dim=2, hidden=[8])
+    with pytest.raises(ValueError, match="larger than the training set"):
+        bayesdl.infer.fit_svi(
+            vae.model,
+            vae.guide,
+            data=(torch.rand(10, 1, 28, 28),),
+            batch_size=10,
+            num_epochs=1,
+        )
+
+
+@pytest.mark.parametrize("hidden", [64, "64", None])
+def test_hidden_must_be_a_list_of_widths(hidden):
+    """L12: VAE(10, 2, 64) says what it expects instead of 'int is not iterable'."""
+    with pytest.raises(ValueError, match=r"list of layer widths"):
+        VAE(10, 2, hidden)

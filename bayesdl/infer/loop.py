@@ -210,11 +210,19 @@ def _scheduler(
 
 
 def _divergence(step: int, value: object, lr: float) -> DivergenceError:
-    what = (
-        f"the ELBO loss became {value}"
-        if isinstance(value, float)
-        else "a distribution's parameters became NaN or infinite"
-    )
+    """The error of a run that diverged at ``step``.
+
+    ``value`` is the loss (NaN or infinite), or the message of Pyro's
+    validation when a distribution got invalid parameters (a NaN mean, a
+    negative scale): that message is quoted, since it names the cause.
+    """
+    if isinstance(value, float):
+        what = f"the ELBO loss became {value}"
+    else:
+        reason = str(value).strip().splitlines()[0] if value else ""
+        what = "a distribution got invalid parameters" + (
+            f" (Pyro: {reason})" if reason else ""
+        )
     return DivergenceError(
         f"{what} at step {step}. Try a smaller learning "
         f"rate (lr is {lr}), standardise the inputs, initialise the guide's "
@@ -318,11 +326,13 @@ def fit_svi(
         num_epochs = checks.positive_int("num_epochs", num_epochs)
         epoch, per_epoch = _epoch_source(data, batch_size, generator)
         total = per_epoch * num_epochs
-    if not callable(optimizer):
-        raise ValueError(
-            "optimizer must be a torch optimizer class such as torch.optim.Adam, "
-            f"got {optimizer!r}."
-        )
+    _check_optimizer(optimizer, optimizer_args)
+    for name, fn in (("model", model), ("guide", guide)):
+        if not callable(fn):
+            raise ValueError(
+                f"{name} must be a callable (a function or module), got "
+                f"{type(fn).__name__}; call fit_svi(model, guide, ...)."
+            )
 
     elbo = (loss if loss is not None else Trace_ELBO())(model, guide)
     show = progress_enabled() if progress is None else progress
@@ -332,7 +342,16 @@ def fit_svi(
     step = 0
     start = time.perf_counter()
     for _ in range(num_epochs):
+        seen = 0
         for batch in epoch():
+            seen += 1
+            if seen > per_epoch:
+                raise ValueError(_length_message(data, per_epoch, "more"))
+            if not isinstance(batch, tuple | list):
+                raise ValueError(
+                    "each batch must be a tuple of the model's arguments, e.g. "
+                    f"(x,) or (x, y); the data yielded a {type(batch).__name__}."
+                )
             try:
                 if optim is None:
                     # Autoguides create their parameters on the first call:
@@ -344,6 +363,11 @@ def fit_svi(
                         lr=lr,
                         **(optimizer_args or {}),
                     )
+                    if not isinstance(optim, torch.optim.Optimizer):
+                        raise ValueError(
+                            "optimizer(params, lr=...) must return a "
+                            f"torch.optim.Optimizer, got {type(optim).__name__}."
+                        )
                     sched = _scheduler(
                         optim, schedule, lr, final_lr, warmup_steps, total
                     )
@@ -351,7 +375,7 @@ def fit_svi(
                     value = elbo(*batch, **kwargs)
             except ValueError as err:
                 if step > 0 and "invalid values" in str(err):
-                    raise _divergence(step, None, lr) from err
+                    raise _divergence(step, str(err), lr) from err
                 raise
             number = float(value.detach())
             if not math.isfinite(number):
@@ -369,11 +393,54 @@ def fit_svi(
                 if step % 50 == 0:
                     bar.set_postfix(loss=f"{number:.4g}")
             step += 1
+        if seen < per_epoch:
+            raise ValueError(_length_message(data, per_epoch, f"only {seen}"))
     if bar is not None:
         bar.close()
     result.seconds = time.perf_counter() - start
     result.steps = step
     return result
+
+
+def _length_message(data: object, per_epoch: int, got: str) -> str:
+    return (
+        f"the data yielded {got} batches in an epoch, but len(data) says "
+        f"{per_epoch}: the run's length and its learning-rate schedule are "
+        "planned from len(data), so an iterable must yield exactly len(data) "
+        f"batches per epoch ({type(data).__name__})."
+    )
+
+
+def _check_optimizer(optimizer: object, optimizer_args: object) -> None:
+    """Refuse what ``optimizer(params, lr=lr, **optimizer_args)`` cannot build."""
+    from pyro.optim import PyroOptim
+
+    pyro_optim = isinstance(optimizer, PyroOptim) or getattr(
+        optimizer, "__module__", ""
+    ).startswith("pyro.optim")
+    if pyro_optim:
+        raise ValueError(
+            "fit_svi takes a torch optimizer class such as torch.optim.Adam, "
+            "not Pyro's wrapper pyro.optim.Adam: it optimises the modules' "
+            "parameters directly (pass lr= and optimizer_args= for the rest)."
+        )
+    if not callable(optimizer):
+        raise ValueError(
+            "optimizer must be a torch optimizer class such as torch.optim.Adam, "
+            f"got {optimizer!r}."
+        )
+    if optimizer_args is None:
+        return
+    if not isinstance(optimizer_args, dict):
+        raise TypeError(
+            f"optimizer_args must be a dict such as {{'weight_decay': 1e-4}}, got "
+            f"{optimizer_args!r}."
+        )
+    if "lr" in optimizer_args:
+        raise ValueError(
+            "pass the learning rate as fit_svi(lr=...), not in optimizer_args: "
+            "the schedule starts from it."
+        )
 
 
 def fit_deterministic(

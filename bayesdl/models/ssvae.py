@@ -238,9 +238,12 @@ class M1(PyroModule):
         loc, raw = self.encoder(flat).chunk(2, dim=-1)
         return loc, F.softplus(raw) + 1e-4
 
+    def _dtype(self) -> torch.dtype:
+        return next(self.parameters()).dtype
+
     def model(self, x: torch.Tensor) -> None:
         """p(z1) p(x|z1), the batch scaled to ``num_data`` images."""
-        flat = checks.images(x, "x").reshape(len(x), NUM_PIXELS)
+        flat = checks.images(x, "x", dtype=self._dtype()).reshape(len(x), NUM_PIXELS)
         with pyro.plate("images", self.num_data, subsample_size=len(flat)):
             prior = dist.Normal(flat.new_zeros(self.z_dim), 1.0).to_event(1)
             z = pyro.sample("z1", prior.expand([len(flat)]))
@@ -248,7 +251,7 @@ class M1(PyroModule):
 
     def guide(self, x: torch.Tensor) -> None:
         """q(z1|x)."""
-        flat = checks.images(x, "x").reshape(len(x), NUM_PIXELS)
+        flat = checks.images(x, "x", dtype=self._dtype()).reshape(len(x), NUM_PIXELS)
         with pyro.plate("images", self.num_data, subsample_size=len(flat)):
             loc, scale = self._encode(flat)
             pyro.sample("z1", dist.Normal(loc, scale).to_event(1))
@@ -256,7 +259,7 @@ class M1(PyroModule):
     @torch.no_grad()
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``(loc, scale)`` of q(z1|x), each (N, z_dim)."""
-        flat = checks.images(x, "x").reshape(len(x), NUM_PIXELS)
+        flat = checks.images(x, "x", dtype=self._dtype()).reshape(len(x), NUM_PIXELS)
         return self._encode(flat.to(next(self.parameters()).device))
 
 
@@ -315,11 +318,13 @@ class SSVAE(PyroModule):
         self.num_unlabelled = checks.positive_int("num_unlabelled", num_unlabelled)
         self.z_dim = checks.positive_int("z_dim", z_dim)
         hidden = checks.positive_int("hidden", hidden)
-        widths = [
-            checks.positive_int("classifier_hidden", h) for h in classifier_hidden
-        ]
+        widths = checks.widths("classifier_hidden", classifier_hidden, allow_empty=True)
         self.alpha = 0.0 if alpha == 0 else checks.positive_float("alpha", alpha)
-        self.enumerate_labels = bool(enumerate_labels)
+        if not isinstance(enumerate_labels, bool):
+            raise ValueError(
+                f"enumerate_labels must be True or False, got {enumerate_labels!r}."
+            )
+        self.enumerate_labels = enumerate_labels
         if features is not None and not isinstance(features, M1):
             raise ValueError(
                 f"features must be an M1 or None, got {type(features).__name__}."
@@ -372,7 +377,7 @@ class SSVAE(PyroModule):
         """
         if self.features is None:
             raise ValueError("only a stacked model (features=M1) has a code.")
-        x = checks.images(x, "x")
+        x = checks.images(x, "x", dtype=self._dtype())
         batch_size = checks.positive_int("batch_size", batch_size)
         dev = self._device()
         return torch.cat(
@@ -404,24 +409,33 @@ class SSVAE(PyroModule):
     def _split(self, x, labels):
         # The model and the guide of one step get the same batch: check and
         # split it once.
+        # The versions of M1's weights are part of the memo's key: an M1
+        # changed in place gives a fresh code.
+        versions = (
+            x._version,
+            None if labels is None else labels._version,
+            *(p._version for p in self._feature_parameters()),
+        )
         memo = self.__dict__.get("_split_memo")
         if (
             memo is not None
             and memo[0] is x
             and memo[1] is labels
-            and memo[2] == (x._version, None if labels is None else labels._version)
+            and memo[2] == versions
         ):
             return memo[3]
         out = self._split_new(x, labels)
-        versions = (x._version, None if labels is None else labels._version)
         self.__dict__["_split_memo"] = (x, labels, versions, out)
         return out
+
+    def _feature_parameters(self) -> list[torch.Tensor]:
+        return [] if self.features is None else list(self.features.parameters())
 
     def _split_new(self, x, labels):
         if self._is_code(x):
             h = x  # M1's code of the images, computed beforehand
         else:
-            h = self._inputs(checks.images(x, "x"))
+            h = self._inputs(checks.images(x, "x", dtype=self._dtype()))
         if labels is None:
             return h[:0], None, h
         if not isinstance(labels, torch.Tensor) or labels.ndim != 1:
@@ -429,6 +443,11 @@ class SSVAE(PyroModule):
         if len(labels) != len(x):
             raise ValueError(
                 f"expected {len(x)} labels (one per image), got {len(labels)}."
+            )
+        if bool((labels < -1).any()):
+            raise ValueError(
+                "labels must be 0-9, or -1 for a missing label; got "
+                f"{int(labels.min())}."
             )
         seen = labels >= 0
         checks.labels(labels[seen], num_classes=NUM_CLASSES)
@@ -491,6 +510,9 @@ class SSVAE(PyroModule):
     def _device(self) -> torch.device:
         return next(self.parameters()).device
 
+    def _dtype(self) -> torch.dtype:
+        return next(self.parameters()).dtype
+
     @torch.no_grad()
     def classify(self, x: torch.Tensor, batch_size: int = 2000) -> torch.Tensor:
         """Class probabilities (N, 10) of the classifier q(y|x).
@@ -500,7 +522,7 @@ class SSVAE(PyroModule):
             >>> probs = ss.classify(test_x)
             >>> accuracy = (probs.argmax(-1) == test_y).float().mean()
         """
-        x = checks.images(x, "x")
+        x = checks.images(x, "x", dtype=self._dtype())
         batch_size = checks.positive_int("batch_size", batch_size)
         dev = self._device()
         out = [
@@ -519,7 +541,7 @@ class SSVAE(PyroModule):
 
             >>> loc, scale = ss.encode(test_x[:5], test_y[:5])
         """
-        x = checks.images(x, "x")
+        x = checks.images(x, "x", dtype=self._dtype())
         labels = checks.labels(labels, n=len(x))
         dev = self._device()
         loc, scale = self._encode(self._inputs(x.to(dev)), labels.to(dev))
@@ -584,7 +606,7 @@ def baseline_classifier(
         >>> bayesdl.infer.fit_deterministic(net, x_labelled, y_labelled,
         ...                                 num_epochs=200, batch_size=100)
     """
-    widths = [checks.positive_int("classifier_hidden", h) for h in classifier_hidden]
+    widths = checks.widths("classifier_hidden", classifier_hidden, allow_empty=True)
     m1_hidden = checks.positive_int("m1_hidden", m1_hidden)
     m1_z_dim = checks.positive_int("m1_z_dim", m1_z_dim)
     return nn.Sequential(

@@ -136,11 +136,7 @@ class VAE(PyroModule):
         super().__init__()
         self.num_data = checks.positive_int("num_data", num_data)
         self.latent_dim = checks.positive_int("latent_dim", latent_dim)
-        hidden = list(hidden)
-        if not hidden:
-            raise ValueError("hidden must list at least one layer width, got [].")
-        for width in hidden:
-            checks.positive_int("hidden width", width)
+        hidden = checks.widths("hidden", hidden)
         self.hidden = hidden
         if activation not in ACTIVATIONS:
             raise ValueError(
@@ -161,7 +157,7 @@ class VAE(PyroModule):
 
             >>> loc, scale = vae.encode(test_images[:100])
         """
-        x = checks.images(x, "x")
+        x = checks.images(x, "x", dtype=self._reference().dtype)
         loc, raw = self.encoder(x.flatten(1)).chunk(2, dim=-1)
         return loc, F.softplus(raw) + self.min_scale
 
@@ -173,7 +169,13 @@ class VAE(PyroModule):
             >>> logits = vae.decode_logits(torch.zeros(1, vae.latent_dim))
         """
         z = self._check_codes(z)
-        return self.decoder(z).view(-1, 1, 28, 28)
+        logits = self._logits(z)
+        if not torch.isfinite(logits).all():
+            raise ValueError(
+                f"the codes z (largest |z| {float(z.abs().max()):.3g}) decode to "
+                "non-finite images: codes must be of the prior's size, N(0, I)."
+            )
+        return logits
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         """The Bernoulli means (N, 1, 28, 28), in (0, 1), for codes ``z`` (N, D).
@@ -183,6 +185,9 @@ class VAE(PyroModule):
             >>> means = vae.decode(torch.zeros(1, vae.latent_dim))
         """
         return torch.sigmoid(self.decode_logits(z))
+
+    def _logits(self, z: torch.Tensor) -> torch.Tensor:
+        return self.decoder(z).view(-1, 1, 28, 28)
 
     def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
         """``n`` new images: the means ``decode(z)`` for ``z`` drawn from N(0, I).
@@ -204,13 +209,13 @@ class VAE(PyroModule):
     # model-start
     def model(self, x: torch.Tensor) -> None:
         """p(z) p(x | z) for a mini-batch ``x`` of a training set of ``num_data``."""
-        x = checks.images(x, "x")
+        x = self._check_batch(x)
         batch = torch.arange(len(x), device=x.device)
         with pyro.plate("data", self.num_data, subsample=batch):
             zeros = x.new_zeros(len(x), self.latent_dim)
             prior = dist.Normal(zeros, 1.0).to_event(1)
             z = pyro.sample("z", prior)
-            logits = self.decode_logits(z)
+            logits = self._logits(z)
             # Grey levels in [0, 1] as Bernoulli "observations", as in Pyro's
             # VAE tutorial: validate_args=False lets non-binary values in.
             pixels = dist.Bernoulli(logits=logits, validate_args=False)
@@ -218,7 +223,7 @@ class VAE(PyroModule):
 
     def guide(self, x: torch.Tensor) -> None:
         """q(z | x) = N(loc, diag(scale^2)) with ``(loc, scale) = encode(x)``."""
-        x = checks.images(x, "x")
+        x = self._check_batch(x)
         batch = torch.arange(len(x), device=x.device)
         with pyro.plate("data", self.num_data, subsample=batch):
             loc, scale = self.encode(x)
@@ -230,6 +235,16 @@ class VAE(PyroModule):
     def _reference(self) -> torch.Tensor:
         return next(self.decoder.parameters())
 
+    def _check_batch(self, x: object) -> torch.Tensor:
+        x = checks.images(x, "x", dtype=self._reference().dtype)
+        if len(x) > self.num_data:
+            raise ValueError(
+                f"a batch of {len(x)} images is larger than the training set "
+                f"(num_data={self.num_data}), which would mis-scale the ELBO; "
+                "build the VAE with num_data=len(training images)."
+            )
+        return x
+
     def _check_codes(self, z: object) -> torch.Tensor:
         if not isinstance(z, torch.Tensor) or not z.is_floating_point():
             raise ValueError(
@@ -240,7 +255,9 @@ class VAE(PyroModule):
                 f"z must have shape (N, {self.latent_dim}) with N >= 1 (the "
                 f"latent width is {self.latent_dim}), got {tuple(z.shape)}."
             )
-        return z
+        if not torch.isfinite(z).all():
+            raise ValueError("z must be finite (no NaN or infinite codes).")
+        return z.to(self._reference().dtype)
 
 
 # -- estimators of the evidence for any VAE-like object ----------------------
@@ -278,6 +295,14 @@ def _check_encoding(loc: object, scale: object, n: int) -> None:
         )
 
 
+def _dtype(vae: VAELike) -> torch.dtype:
+    """The dtype of a VAE-like object's weights (float32 for a non-module)."""
+    if isinstance(vae, nn.Module):
+        for p in vae.parameters():
+            return p.dtype
+    return torch.get_default_dtype()
+
+
 def _batched(fn, x: torch.Tensor, batch_size: int) -> torch.Tensor:
     return torch.cat([fn(x[i : i + batch_size]) for i in range(0, len(x), batch_size)])
 
@@ -301,7 +326,7 @@ def elbo(
         >>> with torch.no_grad():
         ...     test_elbo = elbo(vae, test_images).mean()
     """
-    x = checks.images(x, "x")
+    x = checks.images(x, "x", dtype=_dtype(vae))
     num_samples = checks.positive_int("num_samples", num_samples)
     batch_size = checks.positive_int("batch_size", batch_size)
 
@@ -337,7 +362,7 @@ def iwae(
         >>> with torch.no_grad():
         ...     test_iwae = iwae(vae, test_images, k=64).mean()
     """
-    x = checks.images(x, "x")
+    x = checks.images(x, "x", dtype=_dtype(vae))
     k = checks.positive_int("k", k)
     batch_size = checks.positive_int("batch_size", batch_size)
 
