@@ -39,7 +39,7 @@ _NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
 _TEMPORARY = re.compile(r"^\..+\.[0-9a-f]{12}$")
 
 
-CORE = ("bayesdl.infer", "bayesdl.checks", "bayesdl.config")
+CORE = ("bayesdl.infer.loop", "bayesdl.checks", "bayesdl.config")
 """The modules every artifact's key covers, besides the caller's ``sources``:
 the training loop, the checks and the settings. The key follows imports
 (:func:`bayesdl._digest.closure`), so the modules these import count too;

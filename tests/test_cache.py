@@ -67,12 +67,12 @@ def _copy_of_package(tmp_path, monkeypatch):
 
 _CODE_EDIT = "\n_AN_EDIT_THAT_CHANGES_THE_CODE = 1\n"
 _MODELS = {
-    "bnn": ["bayesdl.models.bnn", "bayesdl.zoo"],
-    "vae": ["bayesdl.models.vae"],
-    "ssvae": ["bayesdl.models.ssvae"],
-    "zoo": ["bayesdl.zoo"],
+    "bnn": ["bayesdl.models.bnn", "bayesdl.recipes.mnist_bnn"],
+    "vae": ["bayesdl.models.vae", "bayesdl.recipes.fashion_vae"],
+    "ssvae": ["bayesdl.models.ssvae", "bayesdl.recipes.mnist_ssvae"],
     "layers only": ["bayesdl.models.layers"],
 }
+"""The sources of each recipe's models, as its ``train_or_load`` calls pass them."""
 
 
 def _keys(copy):
@@ -95,7 +95,10 @@ def test_key_covers_the_model_its_imports_and_the_loop_but_not_plots(
 
     def key():
         return copy.cache.entry_key(
-            "bnn_mnist", {"n": 1}, 0, sources=["bayesdl.models.bnn"]
+            "bnn_mnist",
+            {"n": 1},
+            0,
+            sources=["bayesdl.models.bnn", "bayesdl.recipes.mnist_bnn"],
         )
 
     before = key()
@@ -108,14 +111,19 @@ def test_key_covers_the_model_its_imports_and_the_loop_but_not_plots(
         "data/archives.py",
         "cache.py",
         "models/vae.py",
+        "zoo.py",
+        "recipes/fashion_vae.py",
+        "recipes/mnist_ssvae.py",
+        "infer/nuts.py",
     ):
         _edit(src / harmless, _CODE_EDIT)
         assert key() == before, harmless
     for relevant in (
         "models/bnn.py",
         "models/layers.py",  # imported by models/bnn.py: the probe's stale BNN
+        "recipes/mnist_bnn.py",
+        "recipes/_runner.py",
         "infer/loop.py",
-        "infer/nuts.py",
         "checks.py",
         "config.py",
     ):
@@ -137,10 +145,31 @@ def test_the_probes_kl_edit_to_layers_changes_the_bnn_key(tmp_path, monkeypatch)
     assert edited != text, "the KL line of layers.py moved: update this test"
     layers.write_text(edited)
     after = _keys(copy)
-    for model in ("bnn", "layers only", "zoo", "chapters"):
+    for model in ("bnn", "layers only", "chapters"):
         assert after[model] != before[model], model
-    for model in ("vae", "ssvae"):  # models not built from layers.py
+    for model in ("vae", "ssvae"):  # recipes not built from layers.py
         assert after[model] == before[model], model
+
+
+@pytest.mark.parametrize(
+    ("edited", "changed"),
+    [
+        ("recipes/mnist_bnn.py", {"bnn"}),
+        ("recipes/fashion_vae.py", {"vae"}),
+        ("recipes/mnist_ssvae.py", {"ssvae"}),
+        ("recipes/_runner.py", {"bnn", "vae", "ssvae"}),
+        ("infer/loop.py", {"bnn", "vae", "ssvae", "layers only"}),
+        ("zoo.py", set()),
+    ],
+)
+def test_an_edit_to_one_recipe_retrains_that_recipe_alone(
+    edited, changed, tmp_path, monkeypatch
+):
+    copy, src = _copy_of_package(tmp_path, monkeypatch)
+    before = _keys(copy)
+    _edit(src / edited, _CODE_EDIT)
+    after = _keys(copy)
+    assert {m for m in _MODELS if after[m] != before[m]} == changed
 
 
 def _edit_docs(path):

@@ -496,6 +496,10 @@ def test_optimizer_mistakes_say_what_is_expected():
         fit_svi(reg, guide, x, y, num_steps=2, optimizer=lambda params, lr: None)
     with pytest.raises(ValueError, match="model must be a callable"):
         fit_svi(None, guide, x, y, num_steps=2)
+    # Pyro's torch-style ClippedAdam is a torch optimizer class: accepted.
+    from pyro.optim.clipped_adam import ClippedAdam
+
+    assert fit_svi(reg, guide, x, y, num_steps=2, optimizer=ClippedAdam).steps == 2
 
 
 def test_divergence_names_pyros_reason():

@@ -141,7 +141,10 @@ def test_a_record_copied_to_another_entry_is_refused(smoke, tmp_path, monkeypatc
     net = zoo.lenet_mnist(seed=1)
     path = next(tmp_path.glob("lenet_mnist-*.pt"))
     key = bayesdl.cache.entry_key(
-        "lenet_mnist", zoo.mnist_settings(), 0, ["bayesdl.models.bnn", "bayesdl.zoo"]
+        "lenet_mnist",
+        zoo.mnist_settings(),
+        0,
+        ["bayesdl.models.bnn", "bayesdl.recipes.mnist_bnn"],
     )
     forged = tmp_path / f"lenet_mnist-{key}.pt"
     forged.write_bytes(path.read_bytes())

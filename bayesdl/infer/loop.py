@@ -415,9 +415,13 @@ def _check_optimizer(optimizer: object, optimizer_args: object) -> None:
     """Refuse what ``optimizer(params, lr=lr, **optimizer_args)`` cannot build."""
     from pyro.optim import PyroOptim
 
-    pyro_optim = isinstance(optimizer, PyroOptim) or getattr(
-        optimizer, "__module__", ""
-    ).startswith("pyro.optim")
+    torch_class = isinstance(optimizer, type) and issubclass(
+        optimizer, torch.optim.Optimizer
+    )  # torch's own, or one such as pyro.optim.ClippedAdam
+    pyro_optim = not torch_class and (
+        isinstance(optimizer, PyroOptim)
+        or getattr(optimizer, "__module__", "").startswith("pyro.optim")
+    )
     if pyro_optim:
         raise ValueError(
             "fit_svi takes a torch optimizer class such as torch.optim.Adam, "

@@ -1,0 +1,188 @@
+"""What every recipe of the zoo shares: the registry, the record, its checks.
+
+A recipe (one file of :mod:`bayesdl.recipes` per chapter) trains its models
+through :func:`bayesdl.cache.train_or_load`; the helpers here build the
+record it caches (:func:`artifact`: weights and history), check a loaded one
+(:func:`validator`) and turn it back into a network (:func:`with_history`).
+This module imports no recipe, so that a recipe's cache key covers this file
+and its own, and no other recipe's.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+import torch
+
+from .. import checks, config, data
+
+__all__ = [
+    "REGISTRY",
+    "training_record",
+    "check_seed",
+    "checked_settings",
+    "register",
+    "training_set",
+    "validator",
+    "with_history",
+]
+
+REGISTRY: dict[str, tuple[Callable[[], Any], str]] = {}
+"""The zoo's models by name: (a function that trains or loads them, what it is).
+
+``python -m bayesdl train`` trains everything listed here.
+"""
+
+
+def register(name: str, description: str) -> Callable:
+    """Add a zoo function (keyword arguments only, all defaulted) to :data:`REGISTRY`.
+
+    Example::
+
+        >>> @register("my_model", "a model of mine")
+        ... def my_model(*, seed=0): ...
+    """
+
+    def decorate(fn: Callable) -> Callable:
+        if name in REGISTRY:
+            raise ValueError(f"a zoo model named {name!r} is already registered.")
+        REGISTRY[name] = (fn, description)
+        return fn
+
+    return decorate
+
+
+def training_record(
+    net: torch.nn.Module, result, **history: torch.Tensor
+) -> dict[str, Any]:
+    """What the cache keeps of a trained network: weights and its history.
+
+    The history is the loss of every step, the training seconds, where it
+    was trained (device and torch's thread count, which can move the last
+    digits of the weights), and any per-epoch records in ``history``.
+    """
+    return {
+        "state_dict": {k: v.detach().cpu() for k, v in net.state_dict().items()},
+        "losses": torch.tensor(result.losses, dtype=torch.float64),
+        "seconds": float(result.seconds),
+        "device": str(config.device()),
+        "threads": int(torch.get_num_threads()),
+        **{k: v.to(torch.float64) for k, v in history.items()},
+    }
+
+
+def _finite_number(artifact: dict[str, Any], key: str) -> None:
+    value = artifact[key]
+    if isinstance(value, bool) or not isinstance(value, float | int):
+        raise ValueError(f"the artifact's {key!r} is not a number.")
+    if not math.isfinite(value):
+        raise ValueError(f"the artifact's {key!r} is not finite.")
+
+
+def validator(
+    make: Callable[[], torch.nn.Module],
+    history: tuple[str, ...] = (),
+    numbers: tuple[str, ...] = (),
+) -> Callable[[Any], None]:
+    """A check that an artifact is a whole, usable record of a ``make()`` network.
+
+    It refuses an artifact with a missing field, a state dict whose keys,
+    shapes or dtypes differ from the network's, weights that hold NaN or
+    infinities, or a history (the losses and each per-epoch record named in
+    ``history``, each a float tensor; the numbers named in ``numbers``) that
+    is not finite, so that :func:`bayesdl.cache.train_or_load` retrains
+    instead of serving it.
+    """
+    required = {"state_dict", "losses", "seconds", "device", "threads"}
+    required |= set(history) | set(numbers)
+
+    def validate(artifact: Any) -> None:
+        if not isinstance(artifact, dict):
+            raise ValueError("the artifact is not a dict.")
+        missing = required - set(artifact)
+        if missing:
+            raise ValueError(f"the artifact lacks {sorted(missing)}.")
+        expected = make().state_dict()
+        state = artifact["state_dict"]
+        if not isinstance(state, dict) or set(state) != set(expected):
+            raise ValueError(
+                "the artifact's state_dict has other keys than the network."
+            )
+        for key, value in state.items():
+            if (
+                not isinstance(value, torch.Tensor)
+                or value.shape != expected[key].shape
+                or value.dtype != expected[key].dtype
+            ):
+                raise ValueError(
+                    f"the artifact's {key!r} has the wrong shape or dtype."
+                )
+            if value.is_floating_point() and not torch.isfinite(value).all():
+                raise ValueError(
+                    f"the artifact's {key!r} holds NaN or infinite values."
+                )
+        for key in ("losses", *history):
+            value = artifact[key]
+            if (
+                not isinstance(value, torch.Tensor)
+                or not value.is_floating_point()
+                or value.dim() != 1
+                or not torch.isfinite(value).all()
+            ):
+                raise ValueError(
+                    f"the artifact's {key!r} is not a finite 1-d float tensor."
+                )
+        for key in ("seconds", *numbers):
+            _finite_number(artifact, key)
+        if not isinstance(artifact["device"], str) or isinstance(
+            artifact["threads"], bool
+        ):
+            raise ValueError("the artifact's device or thread count is malformed.")
+        if not isinstance(artifact["threads"], int) or artifact["threads"] < 1:
+            raise ValueError("the artifact's thread count is not a positive int.")
+
+    return validate
+
+
+def with_history(net, artifact: dict[str, Any]):
+    net.load_state_dict(artifact["state_dict"])
+    net.losses = artifact["losses"]
+    net.train_seconds = float(artifact["seconds"])
+    net.trained_on = {"device": artifact["device"], "threads": artifact["threads"]}
+    net.eval()
+    return net.to(config.device())
+
+
+def checked_settings(
+    given: object, default: Callable[[], dict[str, Any]], name: str
+) -> dict[str, Any]:
+    """``given`` settings checked against ``default()``'s fields, or the default."""
+    expected = default()
+    if given is None:
+        return expected
+    if not isinstance(given, dict):
+        raise ValueError(
+            f"settings must be a dict like {name}(), got {type(given).__name__}."
+        )
+    missing = sorted(set(expected) - set(given))
+    if missing:
+        raise ValueError(
+            f"settings lack {missing}; start from {name}() and change what you "
+            "need, e.g. dict(bayesdl.zoo." + name + "(), num_epochs=2)."
+        )
+    return given
+
+
+def check_seed(seed: object) -> int:
+    return checks.seed(seed)
+
+
+def training_set(name: str, num_train: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The training split of dataset ``name``, or a class-stratified seeded
+    subset of ``num_train`` of its images when that is fewer."""
+    images, labels = data.load(name, "train")
+    if num_train < len(images):
+        images, labels = data.subset(images, labels, num_train, seed=0)
+    return images, labels

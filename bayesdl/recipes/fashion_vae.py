@@ -1,0 +1,208 @@
+"""The Fashion-MNIST chapter's recipe: the VAE, its data split and its fit.
+
+Example::
+
+    >>> from bayesdl.recipes import fashion_vae
+    >>> fashion_vae.vae_settings()["latent_dim"]
+    32
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import torch
+
+from .. import cache, checks, config, data
+from ..infer import loop
+from ._runner import (
+    check_seed,
+    checked_settings,
+    register,
+    training_record,
+    validator,
+    with_history,
+)
+
+__all__ = [
+    "vae_data",
+    "vae_fashion_mnist",
+    "vae_fit",
+    "vae_settings",
+    "vae_untrained",
+]
+
+
+def vae_settings() -> dict[str, Any]:
+    """The architecture and training settings of the Fashion-MNIST VAE.
+
+    ``num_val`` images of the training set are held out for validation
+    (seeded split), the VAE trains on ``num_train`` of the rest; the profile
+    picks the sizes.
+
+    Example::
+
+        >>> vae_settings()["latent_dim"]
+        32
+    """
+    return {
+        "num_train": config.choose(full=55_000, smoke=2_000),
+        "num_val": config.choose(full=5_000, smoke=500),
+        "num_epochs": config.choose(full=12, smoke=2),
+        "batch_size": 256,
+        "lr": 8e-3,
+        "final_lr": 0.0,
+        "schedule": "cosine",
+        "warmup_steps": config.choose(full=200, smoke=4),
+        "latent_dim": 32,
+        "hidden": [256, 128],
+        "activation": "elu",
+    }
+
+
+def vae_data(
+    settings: dict[str, Any] | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The training and validation images of :func:`vae_fashion_mnist`.
+
+    A seeded permutation of Fashion-MNIST's 60,000 training images: the
+    first ``num_val`` are the validation set, the next ``num_train`` the
+    training set. The test set is never touched.
+
+    Example::
+
+        >>> train_x, val_x = vae_data()
+    """
+    settings = checked_settings(settings, vae_settings, "vae_settings")
+    num_val = checks.positive_int("settings['num_val']", settings["num_val"])
+    num_train = checks.positive_int("settings['num_train']", settings["num_train"])
+    images, _ = data.load("fashion_mnist", "train")
+    if num_val + num_train > len(images):
+        raise ValueError(
+            f"num_val + num_train is {num_val + num_train}, more than the "
+            f"{len(images)} training images; lower num_train."
+        )
+    order = torch.randperm(len(images), generator=torch.Generator().manual_seed(0))
+    val = images[order[:num_val]]
+    train = images[order[num_val : num_val + num_train]]
+    return train, val
+
+
+def vae_untrained(settings: dict[str, Any] | None = None) -> torch.nn.Module:
+    """A freshly initialised VAE of :func:`vae_fashion_mnist`'s architecture.
+
+    Example::
+
+        >>> _ = torch.manual_seed(0)
+        >>> vae = vae_untrained()
+    """
+    from ..models.vae import VAE
+
+    settings = checked_settings(settings, vae_settings, "vae_settings")
+    return VAE(
+        settings["num_train"], settings["latent_dim"], settings["hidden"],
+        activation=settings["activation"],
+    )  # fmt: skip
+
+
+def vae_fit(
+    vae: torch.nn.Module,
+    train_x: torch.Tensor,
+    settings: dict[str, Any] | None = None,
+    *,
+    seed: int = 0,
+    callback: Callable[[int, float], None] | None = None,
+    progress: bool | None = None,
+) -> loop.FitResult:
+    """Train ``vae`` on ``train_x`` as :func:`vae_fashion_mnist` does.
+
+    One call of :func:`bayesdl.infer.fit_svi` in mini-batch mode with
+    ``TraceMeanField_ELBO``, Adam and the learning-rate schedule of
+    ``settings`` (default :func:`vae_settings`); ``seed`` seeds the order
+    of the batches. ``python -m bayesdl bench vae`` trains through it too.
+
+    Example::
+
+        >>> train_x, _ = vae_data()
+        >>> result = vae_fit(vae_untrained(), train_x)
+    """
+    import pyro
+
+    settings = checked_settings(settings, vae_settings, "vae_settings")
+    seed = checks.seed(seed)
+    return loop.fit_svi(
+        vae.model, vae.guide, data=(train_x,),
+        batch_size=settings["batch_size"], num_epochs=settings["num_epochs"],
+        lr=settings["lr"], final_lr=settings["final_lr"],
+        schedule=settings["schedule"], warmup_steps=settings["warmup_steps"],
+        optimizer_args={"fused": True}, loss=pyro.infer.TraceMeanField_ELBO(),
+        callback=callback, progress=progress,
+        generator=torch.Generator(device="cpu").manual_seed(seed),
+    )  # fmt: skip
+
+
+@register("vae_fashion_mnist", "the VAE of the Fashion-MNIST chapter")
+def vae_fashion_mnist(*, seed: int = 0) -> torch.nn.Module:
+    """The chapter's VAE, trained on Fashion-MNIST (see :func:`vae_settings`).
+
+    Trained once per profile by mini-batch SVI with ``TraceMeanField_ELBO``
+    through :func:`bayesdl.infer.fit_svi`, then loaded from the cache.
+    Returns a :class:`~bayesdl.models.vae.VAE` in evaluation mode with
+    ``losses`` (the loss of every step), ``train_seconds``, and per epoch
+    ``train_elbo`` (mean training ELBO per image over the epoch's steps) and
+    ``val_elbo`` (ELBO per image of the validation set after the epoch).
+
+    Example::
+
+        >>> vae = vae_fashion_mnist()
+        >>> images = vae.sample(16)
+    """
+    import time
+
+    from ..models import vae as vae_module
+    from ..models.vae import elbo
+
+    seed = check_seed(seed)
+    settings = vae_settings()
+
+    def make() -> torch.nn.Module:
+        return vae_untrained(settings)
+
+    def train() -> dict[str, Any]:
+        train_x, val_x = vae_data(settings)
+        dev = config.device()
+        train_x, val_x = train_x.to(dev), val_x.to(dev)
+        per_epoch = -(-len(train_x) // settings["batch_size"])
+        val_elbo: list[float] = []
+        pause = [0.0]
+
+        def validate(step: int, loss: float) -> None:
+            if (step + 1) % per_epoch == 0:
+                start = time.perf_counter()
+                with torch.no_grad():
+                    val_elbo.append(float(elbo(vae, val_x).mean()))
+                pause[0] += time.perf_counter() - start
+
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            vae = make().to(dev)
+            result = vae_fit(vae, train_x, settings, seed=seed, callback=validate)
+        result.seconds -= pause[0]
+        per_image = -torch.tensor(result.losses, dtype=torch.float64) / len(train_x)
+        return training_record(
+            vae,
+            result,
+            train_elbo=per_image.view(-1, per_epoch).mean(1),
+            val_elbo=torch.tensor(val_elbo),
+        )
+
+    artifact = cache.train_or_load(
+        "vae_fashion_mnist", train, settings=settings, seed=seed,
+        sources=[vae_module, __name__],
+        validate=validator(make, history=("train_elbo", "val_elbo")),
+    )  # fmt: skip
+    vae = with_history(make(), artifact)
+    vae.train_elbo = artifact["train_elbo"]
+    vae.val_elbo = artifact["val_elbo"]
+    return vae

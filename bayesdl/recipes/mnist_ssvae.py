@@ -1,0 +1,323 @@
+"""The semi-supervised chapter's recipes: M1, M1+M2 and the supervised baseline.
+
+Example::
+
+    >>> from bayesdl.recipes import mnist_ssvae
+    >>> mnist_ssvae.ssvae_settings()["m2"]["batch_size"]
+    200
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import torch
+
+from .. import cache, config, data
+from ..infer import loop
+from ._runner import (
+    check_seed,
+    register,
+    training_record,
+    training_set,
+    validator,
+    with_history,
+)
+
+__all__ = [
+    "SSVAE_LABEL_COUNTS",
+    "ssvae_baseline_mnist",
+    "ssvae_data",
+    "ssvae_m1",
+    "ssvae_mnist",
+    "ssvae_settings",
+]
+
+
+SSVAE_LABEL_COUNTS = (100, 600, 1000, 3000)
+"""The numbers of labelled MNIST images that :func:`ssvae_mnist` supports."""
+
+
+def ssvae_settings() -> dict[str, Any]:
+    """The sizes and training settings of the semi-supervised VAE (M1+M2).
+
+    ``m1``: the VAE trained on all training images, whose code is M2's
+    input; ``m2``: the semi-supervised model; ``baseline``: the
+    supervised-only classifier of the same shape; ``split_seed`` draws the
+    labelled images. The profile picks the sizes.
+
+    Example::
+
+        >>> ssvae_settings()["m2"]["batch_size"]
+        200
+    """
+    return {
+        "num_train": config.choose(full=60_000, smoke=3_500),
+        "split_seed": 0,
+        "m1": {
+            "z_dim": 50,
+            "hidden": 500,
+            "num_epochs": config.choose(full=10, smoke=2),
+            "batch_size": 250,
+            "lr": config.choose(full=1e-3, smoke=3e-3),
+            "final_lr": 2e-4,
+        },
+        "m2": {
+            "z_dim": 32,
+            "hidden": 500,
+            "classifier_hidden": [500],
+            "alpha": 3000.0,
+            "batch_size": 200,
+            "labelled_per_batch": 32,
+            "num_epochs": config.choose(full=8, smoke=2),
+            "lr": 3e-3,
+            "final_lr": 3e-4,
+        },
+        "baseline": {
+            "num_steps": config.choose(full=1_000, smoke=40),
+            "batch_size": 100,
+            "lr": 1e-3,
+        },
+    }
+
+
+def ssvae_data(
+    settings: dict[str, Any] | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The MNIST training images and labels of the semi-supervised models.
+
+    All 60,000 in the full profile, a class-stratified seeded subset in the
+    smoke profile. Which of them keep their label is decided by
+    :func:`bayesdl.models.ssvae.labelled_split`.
+
+    Example::
+
+        >>> images, labels = ssvae_data()
+    """
+    settings = ssvae_settings() if settings is None else settings
+    return training_set("mnist", settings["num_train"])
+
+
+def _check_num_labels(num_labels: object) -> int:
+    if isinstance(num_labels, bool) or num_labels not in SSVAE_LABEL_COUNTS:
+        raise ValueError(
+            f"num_labels must be one of {', '.join(map(str, SSVAE_LABEL_COUNTS))} "
+            f"(the chapter's label counts), got {num_labels!r}."
+        )
+    return int(num_labels)
+
+
+@register("ssvae_m1", "the M1 VAE whose code the semi-supervised VAE reads (MNIST)")
+def ssvae_m1(*, seed: int = 0):
+    """M1: the VAE trained on every MNIST training image, no labels used.
+
+    Its code is the input of the stacked model :func:`ssvae_mnist`. Returns
+    a :class:`~bayesdl.models.ssvae.M1` with ``losses`` and ``train_seconds``.
+
+    Example::
+
+        >>> m1 = ssvae_m1()
+        >>> loc, scale = m1.encode(images)
+    """
+    import pyro
+
+    from ..models import ssvae as ssvae_module
+    from ..models.ssvae import M1
+
+    seed = check_seed(seed)
+    settings = ssvae_settings()
+    cfg = settings["m1"]
+
+    def make() -> M1:
+        return M1(settings["num_train"], z_dim=cfg["z_dim"], hidden=cfg["hidden"])
+
+    def train() -> dict[str, Any]:
+        images, _ = ssvae_data(settings)
+        dev = config.device()
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            m1 = make().to(dev)
+            result = loop.fit_svi(
+                m1.model, m1.guide, data=(images.to(dev),),
+                batch_size=cfg["batch_size"], num_epochs=cfg["num_epochs"],
+                lr=cfg["lr"], final_lr=cfg["final_lr"], loss=pyro.infer.Trace_ELBO(),
+                generator=torch.Generator(device="cpu").manual_seed(seed),
+            )  # fmt: skip
+        return training_record(m1, result)
+
+    artifact = cache.train_or_load(
+        "ssvae_m1", train, settings=settings["m1"] | {"n": settings["num_train"]},
+        seed=seed, sources=[ssvae_module, __name__], validate=validator(make),
+    )  # fmt: skip
+    return with_history(make(), artifact)
+
+
+def _ssvae(settings: dict[str, Any], num_labels: int, enumerate_labels: bool = True):
+    from ..models.ssvae import M1, SSVAE
+
+    m1, m2 = settings["m1"], settings["m2"]
+    features = M1(settings["num_train"], z_dim=m1["z_dim"], hidden=m1["hidden"])
+    return SSVAE(
+        num_labels, settings["num_train"] - num_labels, features=features,
+        z_dim=m2["z_dim"], hidden=m2["hidden"],
+        classifier_hidden=m2["classifier_hidden"], alpha=m2["alpha"],
+        enumerate_labels=enumerate_labels,
+    )  # fmt: skip
+
+
+@register("ssvae_mnist", "the semi-supervised VAE (M1+M2) of the MNIST chapter")
+def ssvae_mnist(*, num_labels: int = 100, seed: int = 0, enumerate_labels: bool = True):
+    """The chapter's semi-supervised VAE, trained with ``num_labels`` labels.
+
+    ``num_labels`` is 100, 600, 1000 or 3000: that many MNIST training
+    images keep their label (balanced per class, drawn with the settings'
+    ``split_seed``), the others are unlabelled. M2 runs on the code of the
+    M1 of :func:`ssvae_m1` (trained first, on all images) with mixed
+    mini-batches, summing out the missing labels by enumeration (or, with
+    ``enumerate_labels=False``, sampling them). Returns a
+    :class:`~bayesdl.models.ssvae.SSVAE` in evaluation mode with ``losses``,
+    ``train_seconds`` (M2's training; M1's is ``features.train_seconds``)
+    and ``test_accuracy`` (of q(y|x) on the MNIST test set after each epoch).
+
+    Example::
+
+        >>> ss = ssvae_mnist(num_labels=100)
+        >>> probs = ss.classify(test_images)        # (N, 10)
+        >>> sevens = ss.generate(torch.full((8,), 7))
+    """
+    import time
+
+    from pyro.infer import TraceEnum_ELBO
+
+    from ..models import ssvae as ssvae_module
+    from ..models.ssvae import MixedBatches, labelled_split
+
+    num_labels = _check_num_labels(num_labels)
+    seed = check_seed(seed)
+    if not isinstance(enumerate_labels, bool):
+        raise ValueError(
+            f"enumerate_labels must be True or False, got {enumerate_labels!r}."
+        )
+    settings = ssvae_settings()
+    cfg = settings["m2"]
+
+    def train() -> dict[str, Any]:
+        images, labels = ssvae_data(settings)
+        test_x, test_y = data.load("mnist", "test")
+        labelled, _ = labelled_split(labels, num_labels, seed=settings["split_seed"])
+        m1 = ssvae_m1(seed=seed)
+        dev = config.device()
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            ss = _ssvae(settings, num_labels, enumerate_labels).to(dev)
+        ss.features.load_state_dict(m1.state_dict())
+        start = time.perf_counter()
+        codes = ss.code(images)  # M1's code, once for the whole training set
+        code_seconds = time.perf_counter() - start
+        sampler = MixedBatches(
+            codes, labels.to(dev), labelled,
+            batch_size=cfg["batch_size"], labelled_per_batch=cfg["labelled_per_batch"],
+            seed=seed,
+        )  # fmt: skip
+        accuracy: list[float] = []
+        pause = [0.0]
+
+        def evaluate(step: int, loss: float) -> None:
+            if (step + 1) % len(sampler) == 0:
+                start = time.perf_counter()
+                probs = ss.classify(test_x)
+                accuracy.append(float((probs.argmax(-1) == test_y).double().mean()))
+                pause[0] += time.perf_counter() - start
+
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            result = loop.fit_svi(
+                ss.model, ss.guide, data=sampler, num_epochs=cfg["num_epochs"],
+                lr=cfg["lr"], final_lr=cfg["final_lr"],
+                loss=TraceEnum_ELBO(
+                    max_plate_nesting=1, strict_enumeration_warning=enumerate_labels
+                ),
+                callback=evaluate,
+            )  # fmt: skip
+        result.seconds += code_seconds - pause[0]
+        artifact = training_record(ss, result, test_accuracy=torch.tensor(accuracy))
+        artifact["m1_seconds"] = float(m1.train_seconds)
+        return artifact
+
+    def make():
+        return _ssvae(settings, num_labels, enumerate_labels)
+
+    artifact = cache.train_or_load(
+        f"ssvae_mnist_{num_labels}" + ("" if enumerate_labels else "_sampled"),
+        train, settings={k: v for k, v in settings.items() if k != "baseline"},
+        seed=seed, sources=[ssvae_module, __name__],
+        validate=validator(make, history=("test_accuracy",), numbers=("m1_seconds",)),
+    )  # fmt: skip
+    ss = with_history(make(), artifact)
+    ss.test_accuracy = artifact["test_accuracy"]
+    # M2's record holds M1's weights (features.*) and training time: a
+    # missing M1 entry is neither retrained nor needed here.
+    ss.features.train_seconds = artifact["m1_seconds"]
+    return ss
+
+
+@register(
+    "ssvae_baseline_mnist",
+    "a supervised-only classifier shaped like the SSVAE's q(y|x)",
+)
+def ssvae_baseline_mnist(*, num_labels: int = 100, seed: int = 0) -> torch.nn.Module:
+    """The supervised-only peer of :func:`ssvae_mnist`: same shape, labels only.
+
+    :func:`~bayesdl.models.ssvae.baseline_classifier` trained from scratch
+    by :func:`bayesdl.infer.fit_deterministic` on the same ``num_labels``
+    labelled images (the unlabelled ones are not used). Returns the network
+    (images -> logits) in evaluation mode with ``losses`` and
+    ``train_seconds``.
+
+    Example::
+
+        >>> net = ssvae_baseline_mnist(num_labels=100)
+        >>> probs = net(test_images).softmax(-1)
+    """
+    from ..models import ssvae as ssvae_module
+    from ..models.ssvae import baseline_classifier, labelled_split
+
+    num_labels = _check_num_labels(num_labels)
+    seed = check_seed(seed)
+    settings = ssvae_settings()
+    cfg = settings["baseline"]
+
+    def make() -> torch.nn.Module:
+        return baseline_classifier(
+            settings["m1"]["hidden"], settings["m1"]["z_dim"],
+            settings["m2"]["classifier_hidden"],
+        )  # fmt: skip
+
+    def train() -> dict[str, Any]:
+        images, labels = ssvae_data(settings)
+        labelled, _ = labelled_split(labels, num_labels, seed=settings["split_seed"])
+        dev = config.device()
+        per_epoch = math.ceil(num_labels / cfg["batch_size"])
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            net = make().to(dev)
+            result = loop.fit_deterministic(
+                net, images[labelled].to(dev), labels[labelled].to(dev),
+                num_epochs=max(1, cfg["num_steps"] // per_epoch),
+                batch_size=cfg["batch_size"], lr=cfg["lr"],
+                generator=torch.Generator(device="cpu").manual_seed(seed),
+            )  # fmt: skip
+        return training_record(net, result)
+
+    artifact = cache.train_or_load(
+        f"ssvae_baseline_mnist_{num_labels}", train, seed=seed,
+        settings={
+            "num_train": settings["num_train"], "split_seed": settings["split_seed"],
+            "baseline": cfg, "m1_hidden": settings["m1"]["hidden"],
+            "m1_z_dim": settings["m1"]["z_dim"],
+            "classifier_hidden": settings["m2"]["classifier_hidden"],
+        },
+        sources=[ssvae_module, __name__], validate=validator(make),
+    )  # fmt: skip
+    return with_history(make(), artifact)
