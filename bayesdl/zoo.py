@@ -33,6 +33,7 @@ from .recipes.mnist_ssvae import (
     ssvae_m1,
     ssvae_mnist,
     ssvae_settings,
+    ssvae_untrained,
 )
 
 __all__ = [
@@ -47,6 +48,7 @@ __all__ = [
     "ssvae_m1",
     "ssvae_mnist",
     "ssvae_settings",
+    "ssvae_untrained",
     "vae_data",
     "vae_fashion_mnist",
     "vae_fit",

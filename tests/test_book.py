@@ -130,7 +130,10 @@ def test_execution_cache_follows_profile_and_package_source(tmp_path):
     assert build("smoke")["token"] == first["token"], "the smoke cache is kept apart"
 
     with open(lib / "bayesdl" / "config.py", "a") as fh:
-        fh.write("\n# an edit of the package source\n")
+        fh.write("\n# a comment: the code is the same, so is the key\n")
+    assert build("smoke")["token"] == first["token"], "a comment re-executed"
+    with open(lib / "bayesdl" / "config.py", "a") as fh:
+        fh.write("\n_AN_EDIT_OF_THE_PACKAGE_CODE = 1\n")
     edited = build("smoke")
     assert edited["token"] != first["token"], "a changed bayesdl was not re-executed"
     assert edited["key"] != first["key"]

@@ -45,6 +45,7 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from .. import checks, config, infer, zoo
 from ..models.ssvae import M1, MixedBatches, labelled_split
+from ..recipes import mnist_ssvae
 
 __all__ = ["ExampleSSVAE", "bench_ssvae", "main"]
 
@@ -247,7 +248,7 @@ def bench_ssvae(
         >>> r = bench_ssvae(rounds=1, batches=20)
         >>> r["ratio"]
     """
-    num_labels = zoo._check_num_labels(num_labels)
+    num_labels = mnist_ssvae.check_num_labels(num_labels)
     rounds = checks.positive_int(
         "rounds", config.choose(full=2, smoke=1) if rounds is None else rounds
     )
@@ -265,7 +266,7 @@ def bench_ssvae(
     )
     # Timing does not depend on M1's weights: both use the same untrained M1.
     torch.manual_seed(seed)
-    ours = zoo._ssvae(settings, num_labels).to(dev)
+    ours = zoo.ssvae_untrained(settings, num_labels).to(dev)
     m1 = ours.features
     start = time.perf_counter()
     codes = ours.code(images)  # once per training, as bayesdl.zoo.ssvae_mnist does

@@ -32,6 +32,7 @@ __all__ = [
     "ssvae_m1",
     "ssvae_mnist",
     "ssvae_settings",
+    "ssvae_untrained",
 ]
 
 
@@ -99,7 +100,7 @@ def ssvae_data(
     return training_set("mnist", settings["num_train"])
 
 
-def _check_num_labels(num_labels: object) -> int:
+def check_num_labels(num_labels: object) -> int:
     if isinstance(num_labels, bool) or num_labels not in SSVAE_LABEL_COUNTS:
         raise ValueError(
             f"num_labels must be one of {', '.join(map(str, SSVAE_LABEL_COUNTS))} "
@@ -153,7 +154,15 @@ def ssvae_m1(*, seed: int = 0):
     return with_history(make(), artifact)
 
 
-def _ssvae(settings: dict[str, Any], num_labels: int, enumerate_labels: bool = True):
+def ssvae_untrained(
+    settings: dict[str, Any], num_labels: int, enumerate_labels: bool = True
+):
+    """A freshly initialised M1+M2 of :func:`ssvae_mnist`'s architecture.
+
+    Example::
+
+        >>> ss = ssvae_untrained(ssvae_settings(), num_labels=100)
+    """
     from ..models.ssvae import M1, SSVAE
 
     m1, m2 = settings["m1"], settings["m2"]
@@ -193,7 +202,7 @@ def ssvae_mnist(*, num_labels: int = 100, seed: int = 0, enumerate_labels: bool 
     from ..models import ssvae as ssvae_module
     from ..models.ssvae import MixedBatches, labelled_split
 
-    num_labels = _check_num_labels(num_labels)
+    num_labels = check_num_labels(num_labels)
     seed = check_seed(seed)
     if not isinstance(enumerate_labels, bool):
         raise ValueError(
@@ -210,7 +219,7 @@ def ssvae_mnist(*, num_labels: int = 100, seed: int = 0, enumerate_labels: bool 
         dev = config.device()
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
-            ss = _ssvae(settings, num_labels, enumerate_labels).to(dev)
+            ss = ssvae_untrained(settings, num_labels, enumerate_labels).to(dev)
         ss.features.load_state_dict(m1.state_dict())
         start = time.perf_counter()
         codes = ss.code(images)  # M1's code, once for the whole training set
@@ -246,7 +255,7 @@ def ssvae_mnist(*, num_labels: int = 100, seed: int = 0, enumerate_labels: bool 
         return artifact
 
     def make():
-        return _ssvae(settings, num_labels, enumerate_labels)
+        return ssvae_untrained(settings, num_labels, enumerate_labels)
 
     artifact = cache.train_or_load(
         f"ssvae_mnist_{num_labels}" + ("" if enumerate_labels else "_sampled"),
@@ -283,7 +292,7 @@ def ssvae_baseline_mnist(*, num_labels: int = 100, seed: int = 0) -> torch.nn.Mo
     from ..models import ssvae as ssvae_module
     from ..models.ssvae import baseline_classifier, labelled_split
 
-    num_labels = _check_num_labels(num_labels)
+    num_labels = check_num_labels(num_labels)
     seed = check_seed(seed)
     settings = ssvae_settings()
     cfg = settings["baseline"]
