@@ -164,13 +164,23 @@ def reliability_diagram(
     ece = expected_calibration_error(probs, labels, num_bins)
     ax = new_axes(ax, figsize=(4.5, 4.5))
     if not ax.lines:
-        ax.plot([0, 1], [0, 1], color="grey", linestyle="--", linewidth=1,
-                label="perfect calibration")  # fmt: skip
+        ax.plot(
+            [0, 1],
+            [0, 1],
+            color="grey",
+            linestyle="--",
+            linewidth=1,
+            label="perfect calibration",
+        )
     full = count > 0
     name = f"{label} (ECE {ece:.4f})" if label else f"ECE {ece:.4f}"
     ax.plot(conf[full].numpy(), acc[full].numpy(), marker="o", markersize=4, label=name)
-    ax.set(xlabel="confidence (largest predictive probability)", ylabel="accuracy",
-           xlim=(0, 1.02), ylim=(0, 1.02))  # fmt: skip
+    ax.set(
+        xlabel="confidence (largest predictive probability)",
+        ylabel="accuracy",
+        xlim=(0, 1.02),
+        ylim=(0, 1.02),
+    )
     ax.legend(loc="upper left", fontsize=8)
     return ax
 
@@ -261,14 +271,26 @@ def image_grid(
     ax.imshow(canvas.numpy(), cmap="gray_r", vmin=0, vmax=1, interpolation="nearest")
     for i, text in enumerate(captions or []):
         r, c = divmod(i, ncols)
-        ax.text(pad + c * (w + pad) + w / 2, top + r * (h + top) - 1, text,
-                ha="center", va="bottom", fontsize=7)  # fmt: skip
+        ax.text(
+            pad + c * (w + pad) + w / 2,
+            top + r * (h + top) - 1,
+            text,
+            ha="center",
+            va="bottom",
+            fontsize=7,
+        )
     for r in range(nrows):  # thin frames so that white digits edges show
         for c in range(min(ncols, n - r * ncols)):
-            ax.add_patch(plt.Rectangle(
-                (pad + c * (w + pad) - 0.5, top + r * (h + top) - 0.5), w, h,
-                fill=False, linewidth=0.4, edgecolor="0.7",
-            ))  # fmt: skip
+            ax.add_patch(
+                plt.Rectangle(
+                    (pad + c * (w + pad) - 0.5, top + r * (h + top) - 0.5),
+                    w,
+                    h,
+                    fill=False,
+                    linewidth=0.4,
+                    edgecolor="0.7",
+                )
+            )
     ax.set_axis_off()
     return ax
 
@@ -302,8 +324,10 @@ def selective_prediction(
     ax = new_axes(ax, figsize=(5.0, 3.5))
     for name, acc in curves.items():
         ax.plot(100 * rejected, 100 * acc, label=name)
-    ax.set(xlabel="images refused, most uncertain first (%)",
-           ylabel="accuracy on the rest (%)")  # fmt: skip
+    ax.set(
+        xlabel="images refused, most uncertain first (%)",
+        ylabel="accuracy on the rest (%)",
+    )
     ax.legend(fontsize=8)
     return ax
 
@@ -528,8 +552,15 @@ def latent_map(
     for c in np.unique(classes):
         keep = classes == c
         name = class_names[c] if class_names is not None else str(c)
-        ax.scatter(points[keep, 0], points[keep, 1], s=2, alpha=0.5,
-                   color=cmap(int(c) % 10), label=name, rasterized=True)  # fmt: skip
+        ax.scatter(
+            points[keep, 0],
+            points[keep, 1],
+            s=2,
+            alpha=0.5,
+            color=cmap(int(c) % 10),
+            label=name,
+            rasterized=True,
+        )
     ax.set(xlabel="first coordinate", ylabel="second coordinate")
     ax.legend(fontsize=7, markerscale=4, loc="best", framealpha=0.8)
     return ax

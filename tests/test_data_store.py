@@ -118,8 +118,17 @@ def test_mnist_statistics(real_root):
     assert round(s["mean"], 4) == 0.1307
     assert round(s["std"], 4) == 0.3081
     assert s["class_counts"] == [
-        5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949,
-    ]  # fmt: skip
+        5923,
+        6742,
+        5958,
+        6131,
+        5842,
+        5421,
+        5918,
+        6265,
+        5851,
+        5949,
+    ]
 
 
 def test_fashion_mnist_statistics(real_root):

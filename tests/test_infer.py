@@ -264,9 +264,13 @@ class _RecordingSGD(torch.optim.SGD):
 def _rates(**kwargs) -> list[float]:
     _RecordingSGD.rates = []
     fit_svi(
-        normal_mean_model, normal_mean_guide, torch.zeros(3),
-        optimizer=_RecordingSGD, lr=0.1, **kwargs,
-    )  # fmt: skip
+        normal_mean_model,
+        normal_mean_guide,
+        torch.zeros(3),
+        optimizer=_RecordingSGD,
+        lr=0.1,
+        **kwargs,
+    )
     return _RecordingSGD.rates
 
 

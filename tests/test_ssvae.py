@@ -121,9 +121,13 @@ def test_split_is_balanced_and_reproducible():
 
 @pytest.mark.parametrize(
     "num, match",
-    [(105, "multiple of 10"), (0, "positive int"), (True, "positive int"),
-     (500, "keep some")],
-)  # fmt: skip
+    [
+        (105, "multiple of 10"),
+        (0, "positive int"),
+        (True, "positive int"),
+        (500, "keep some"),
+    ],
+)
 def test_split_refuses_bad_counts(num, match):
     labels = torch.arange(10).repeat(50)
     with pytest.raises(ValueError, match=match):
@@ -207,9 +211,14 @@ def test_a_small_model_beats_chance_on_the_labelled_classes():
     ss = SSVAE(len(lab), len(unlab), z_dim=4, hidden=64, classifier_hidden=[64])
     batches = MixedBatches(x, y, lab, batch_size=50, labelled_per_batch=50, seed=0)
     result = bayesdl.infer.fit_svi(
-        ss.model, ss.guide, data=batches, num_epochs=8, lr=3e-3,
-        loss=TraceEnum_ELBO(max_plate_nesting=1), progress=False,
-    )  # fmt: skip
+        ss.model,
+        ss.guide,
+        data=batches,
+        num_epochs=8,
+        lr=3e-3,
+        loss=TraceEnum_ELBO(max_plate_nesting=1),
+        progress=False,
+    )
     assert all(math.isfinite(v) for v in result.losses)
     accuracy = (ss.classify(x[unlab]).argmax(-1) == y[unlab]).float().mean()
     assert accuracy > 0.5  # chance is 0.1
@@ -218,13 +227,23 @@ def test_a_small_model_beats_chance_on_the_labelled_classes():
 def test_sampled_labels_train_too():
     x, y = _fake_mnist(10)
     lab, unlab = labelled_split(y, 20, seed=0)
-    ss = SSVAE(len(lab), len(unlab), z_dim=2, hidden=16, classifier_hidden=[16],
-               enumerate_labels=False)  # fmt: skip
+    ss = SSVAE(
+        len(lab),
+        len(unlab),
+        z_dim=2,
+        hidden=16,
+        classifier_hidden=[16],
+        enumerate_labels=False,
+    )
     batches = MixedBatches(x, y, lab, batch_size=40, labelled_per_batch=20, seed=0)
     result = bayesdl.infer.fit_svi(
-        ss.model, ss.guide, data=batches, num_epochs=2, progress=False,
+        ss.model,
+        ss.guide,
+        data=batches,
+        num_epochs=2,
+        progress=False,
         loss=TraceEnum_ELBO(max_plate_nesting=1, strict_enumeration_warning=False),
-    )  # fmt: skip
+    )
     assert all(math.isfinite(v) for v in result.losses)
 
 

@@ -219,9 +219,14 @@ def test_a_small_vae_improves_its_elbo():
     with torch.no_grad():
         before = float(elbo(vae, held_out).mean())
     result = bayesdl.infer.fit_svi(
-        vae.model, vae.guide, data=(x,), batch_size=64, num_epochs=8, lr=3e-3,
+        vae.model,
+        vae.guide,
+        data=(x,),
+        batch_size=64,
+        num_epochs=8,
+        lr=3e-3,
         loss=pyro.infer.TraceMeanField_ELBO(),
-    )  # fmt: skip
+    )
     with torch.no_grad():
         after = float(elbo(vae, held_out).mean())
     assert after > before + 100, (before, after)

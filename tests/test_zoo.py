@@ -120,9 +120,16 @@ def _integer_weights(artifact):
         lambda a: a.update(threads=0),
         _integer_weights,
     ],
-    ids=["no losses", "no device", "nan losses", "string losses", "inf seconds",
-         "no threads", "integer weights"],
-)  # fmt: skip
+    ids=[
+        "no losses",
+        "no device",
+        "nan losses",
+        "string losses",
+        "inf seconds",
+        "no threads",
+        "integer weights",
+    ],
+)
 def test_the_whole_record_is_validated(change, smoke, tmp_path, monkeypatch):
     monkeypatch.setenv("BAYESDL_CACHE", str(tmp_path))
     zoo.lenet_mnist()

@@ -215,9 +215,13 @@ def _example_losses(example: ExampleSSVAE, lr: float) -> list[SVI]:
         elbo = TraceEnum_ELBO(max_plate_nesting=1, strict_enumeration_warning=False)
         return [
             SVI(example.model, guide, optimizer, loss=elbo),
-            SVI(example.model_classify, example.guide_classify, optimizer,
-                loss=Trace_ELBO()),
-        ]  # fmt: skip
+            SVI(
+                example.model_classify,
+                example.guide_classify,
+                optimizer,
+                loss=Trace_ELBO(),
+            ),
+        ]
 
 
 def _sync(dev: torch.device) -> None:
@@ -272,9 +276,13 @@ def bench_ssvae(
     codes = ours.code(images)  # once per training, as bayesdl.zoo.ssvae_mnist does
     code_seconds = time.perf_counter() - start
     sampler = MixedBatches(
-        codes, labels, labelled, batch_size=cfg["batch_size"],
-        labelled_per_batch=cfg["labelled_per_batch"], seed=seed,
-    )  # fmt: skip
+        codes,
+        labels,
+        labelled,
+        batch_size=cfg["batch_size"],
+        labelled_per_batch=cfg["labelled_per_batch"],
+        seed=seed,
+    )
     per_epoch = len(sampler)
     ours_data = sampler if batches is None else _Limited(sampler, batches)
 
@@ -284,25 +292,34 @@ def bench_ssvae(
     )
     example_m1.load_state_dict(m1.state_dict())
     example = ExampleSSVAE(
-        example_m1.to(dev), z_dim=cfg["z_dim"], hidden=cfg["hidden"],
-        classifier_hidden=cfg["classifier_hidden"], aux_loss_multiplier=cfg["alpha"],
-    ).to(dev)  # fmt: skip
+        example_m1.to(dev),
+        z_dim=cfg["z_dim"],
+        hidden=cfg["hidden"],
+        classifier_hidden=cfg["classifier_hidden"],
+        aux_loss_multiplier=cfg["alpha"],
+    ).to(dev)
     one_hot = nn.functional.one_hot(labels[labelled.to(dev)], 10).to(images.dtype)
     bs = cfg["batch_size"]
     loader_gen = torch.Generator().manual_seed(seed)
     sup = DataLoader(
-        TensorDataset(images[labelled.to(dev)], one_hot), batch_size=bs,
-        shuffle=True, generator=loader_gen,
-    )  # fmt: skip
-    unsup = DataLoader(
-        TensorDataset(images[unlabelled.to(dev)]), batch_size=bs, shuffle=True,
+        TensorDataset(images[labelled.to(dev)], one_hot),
+        batch_size=bs,
+        shuffle=True,
         generator=loader_gen,
-    )  # fmt: skip
+    )
+    unsup = DataLoader(
+        TensorDataset(images[unlabelled.to(dev)]),
+        batch_size=bs,
+        shuffle=True,
+        generator=loader_gen,
+    )
     interval = max(2, int(len(images) / num_labels))
     ex_unsup_batches = len(unsup) if batches is None else min(batches, len(unsup))
-    ex_sup_batches = len(sup) if batches is None else max(
-        1, round(len(sup) * ex_unsup_batches / len(unsup))
-    )  # fmt: skip
+    ex_sup_batches = (
+        len(sup)
+        if batches is None
+        else max(1, round(len(sup) * ex_unsup_batches / len(unsup)))
+    )
     sup_limited = _Limited(sup, ex_sup_batches)
     unsup_limited = _Limited(unsup, ex_unsup_batches)
 
@@ -310,18 +327,26 @@ def bench_ssvae(
     if pixels:
         torch.manual_seed(seed)
         peers["pixels"] = ExampleSSVAE(
-            None, z_dim=cfg["z_dim"], hidden=cfg["hidden"],
+            None,
+            z_dim=cfg["z_dim"],
+            hidden=cfg["hidden"],
             classifier_hidden=cfg["classifier_hidden"],
-            aux_loss_multiplier=cfg["alpha"], name="ss_vae_pixels",
-        ).to(dev)  # fmt: skip
+            aux_loss_multiplier=cfg["alpha"],
+            name="ss_vae_pixels",
+        ).to(dev)
     pyro.clear_param_store()
     losses = {name: _example_losses(peer, cfg["lr"]) for name, peer in peers.items()}
 
     # Warm up all (first-call costs: parameter capture, lazy allocations).
     infer.fit_svi(
-        ours.model, ours.guide, data=_Limited(sampler, 2), num_epochs=1,
-        lr=cfg["lr"], loss=TraceEnum_ELBO(max_plate_nesting=1), progress=False,
-    )  # fmt: skip
+        ours.model,
+        ours.guide,
+        data=_Limited(sampler, 2),
+        num_epochs=1,
+        lr=cfg["lr"],
+        loss=TraceEnum_ELBO(max_plate_nesting=1),
+        progress=False,
+    )
     for name in peers:
         with pyro.settings.context(module_local_params=False):
             _example_epoch(losses[name], _Limited(sup, 1), _Limited(unsup, 2), interval)
@@ -332,9 +357,14 @@ def bench_ssvae(
         _sync(dev)
         start = time.process_time()
         result = infer.fit_svi(
-            ours.model, ours.guide, data=ours_data, num_epochs=1, lr=cfg["lr"],
-            loss=TraceEnum_ELBO(max_plate_nesting=1), progress=False,
-        )  # fmt: skip
+            ours.model,
+            ours.guide,
+            data=ours_data,
+            num_epochs=1,
+            lr=cfg["lr"],
+            loss=TraceEnum_ELBO(max_plate_nesting=1),
+            progress=False,
+        )
         _sync(dev)
         scale = per_epoch / len(ours_data)
         cpu["chapter"].append((time.process_time() - start) * scale)
@@ -380,13 +410,16 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--num-labels", type=int, default=3000)
     parser.add_argument("--rounds", type=int, default=None, help="default 2 (smoke 1)")
     parser.add_argument(
-        "--batches", type=int, default=None,
+        "--batches",
+        type=int,
+        default=None,
         help="time only this many unlabelled batches per epoch, scaled to an epoch",
-    )  # fmt: skip
+    )
     parser.add_argument(
-        "--no-pixels", action="store_true",
+        "--no-pixels",
+        action="store_true",
         help="skip the example's model of the pixels (the slowest peer)",
-    )  # fmt: skip
+    )
     parser.add_argument("--seed", type=int, default=0)
     return parser
 
@@ -401,26 +434,39 @@ def main(argv: Sequence[str] | None = None) -> int:
     """
     args = _parser().parse_args(argv)
     r = bench_ssvae(
-        num_labels=args.num_labels, rounds=args.rounds, batches=args.batches,
-        pixels=not args.no_pixels, seed=args.seed,
-    )  # fmt: skip
-    timed = "a full epoch" if r["batches_timed"] is None else (
-        f"{r['batches_timed']} batches, scaled to an epoch"
-    )  # fmt: skip
-    print(f"semi-supervised VAE, {r['num_labels']} labels, batch {r['batch_size']}, "
-          f"{r['device']}, {config.profile()} profile; timed {timed} per round")  # fmt: skip
-    rows = [("chapter (M1+M2, fit_svi, mixed batches)", "chapter"),
-            ("example style, same model (M1+M2)", "example")]  # fmt: skip
+        num_labels=args.num_labels,
+        rounds=args.rounds,
+        batches=args.batches,
+        pixels=not args.no_pixels,
+        seed=args.seed,
+    )
+    timed = (
+        "a full epoch"
+        if r["batches_timed"] is None
+        else (f"{r['batches_timed']} batches, scaled to an epoch")
+    )
+    print(
+        f"semi-supervised VAE, {r['num_labels']} labels, batch {r['batch_size']}, "
+        f"{r['device']}, {config.profile()} profile; timed {timed} per round"
+    )
+    rows = [
+        ("chapter (M1+M2, fit_svi, mixed batches)", "chapter"),
+        ("example style, same model (M1+M2)", "example"),
+    ]
     if "pixels_seconds" in r:
         rows.append(("example style, its model of pixels", "pixels"))
     for name, key in rows:
         rounds = ", ".join(f"{s:.2f}" for s in r[f"{key}_seconds"])
         print(f"  {name:<42} {r[f'{key}_seconds_per_epoch']:8.2f} s/epoch  ({rounds})")
-    print(f"  same model: example / chapter      {r['ratio']:6.2f}x wall, "
-          f"{r['cpu_ratio']:6.2f}x CPU")  # fmt: skip
+    print(
+        f"  same model: example / chapter      {r['ratio']:6.2f}x wall, "
+        f"{r['cpu_ratio']:6.2f}x CPU"
+    )
     if "pixels_ratio" in r:
-        print(f"  pixels model: example / chapter    {r['pixels_ratio']:6.2f}x wall, "
-              f"{r['pixels_cpu_ratio']:6.2f}x CPU")  # fmt: skip
+        print(
+            f"  pixels model: example / chapter    {r['pixels_ratio']:6.2f}x wall, "
+            f"{r['pixels_cpu_ratio']:6.2f}x CPU"
+        )
     print(
         f"  (the chapter computes M1's code of the training set once per training: "
         f"{r['code_seconds']:.2f} s, not counted per epoch)"

@@ -193,8 +193,10 @@ def bench_vae(
         tut["seconds"].append((tut["seconds"] or [0.0])[-1] + spent)
         tut["elbo"].append(_test_elbo(tutorial, test_x))
         if log is not None:
-            log(f"tutorial epoch {len(tut['elbo'])}: {tut['seconds'][-1]:.1f} s, "
-                f"test ELBO {tut['elbo'][-1]:.2f}")  # fmt: skip
+            log(
+                f"tutorial epoch {len(tut['elbo'])}: {tut['seconds'][-1]:.1f} s, "
+                f"test ELBO {tut['elbo'][-1]:.2f}"
+            )
 
     torch.manual_seed(seed)
     vae = zoo.vae_untrained(settings).to(dev)
@@ -209,8 +211,10 @@ def bench_vae(
         ours["seconds"].append(now - clock["start"] - clock["paused"])
         ours["elbo"].append(_test_elbo(vae, test_x))
         if log is not None:
-            log(f"chapter epoch {len(ours['elbo'])}: {ours['seconds'][-1]:.1f} s, "
-                f"test ELBO {ours['elbo'][-1]:.2f}")  # fmt: skip
+            log(
+                f"chapter epoch {len(ours['elbo'])}: {ours['seconds'][-1]:.1f} s, "
+                f"test ELBO {ours['elbo'][-1]:.2f}"
+            )
         if len(tut["seconds"]) < tutorial_epochs:
             tutorial_epoch()
         clock["paused"] += time.perf_counter() - now
@@ -292,7 +296,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         default=None,
         help="torch CPU threads (default: torch's choice)",
     )
-    parser.add_argument("--seed", type=int, default=0)  # fmt: skip
+    parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
         "--verbose", action="store_true", help="print a line after every epoch"
     )
@@ -306,35 +310,57 @@ def main(argv: Sequence[str] | None = None) -> int:
         seed=args.seed,
         log=(lambda line: print(line, flush=True)) if args.verbose else None,
     )
-    print(f"profile {config.profile()}, device {config.device()}, "
-          f"{torch.get_num_threads()} CPU threads")  # fmt: skip
-    print(f"{'epoch':>5} {'chapter s':>10} {'chapter ELBO':>13} "
-          f"{'tutorial s':>11} {'tutorial ELBO':>14}")  # fmt: skip
+    print(
+        f"profile {config.profile()}, device {config.device()}, "
+        f"{torch.get_num_threads()} CPU threads"
+    )
+    print(
+        f"{'epoch':>5} {'chapter s':>10} {'chapter ELBO':>13} "
+        f"{'tutorial s':>11} {'tutorial ELBO':>14}"
+    )
     ours, tut = r["chapter_curve"], r["tutorial_curve"]
     for i in range(max(len(ours["seconds"]), len(tut["seconds"]))):
-        a = (f"{ours['seconds'][i]:10.1f} {ours['elbo'][i]:13.2f}"
-             if i < len(ours["seconds"]) else " " * 24)  # fmt: skip
-        b = (f"{tut['seconds'][i]:11.1f} {tut['elbo'][i]:14.2f}"
-             if i < len(tut["seconds"]) else "")  # fmt: skip
+        a = (
+            f"{ours['seconds'][i]:10.1f} {ours['elbo'][i]:13.2f}"
+            if i < len(ours["seconds"])
+            else " " * 24
+        )
+        b = (
+            f"{tut['seconds'][i]:11.1f} {tut['elbo'][i]:14.2f}"
+            if i < len(tut["seconds"])
+            else ""
+        )
         print(f"{i + 1:5d} {a} {b}")
-    print(f"seconds per epoch: chapter {r['chapter_epoch_seconds']:.2f}, "
-          f"tutorial {r['tutorial_epoch_seconds']:.2f} "
-          f"(tutorial/chapter {r['epoch_ratio']:.2f})")  # fmt: skip
-    print(f"training time: chapter {r['chapter_train_seconds']:.1f} s "
-          f"({r['chapter_epochs']} epochs), tutorial {r['tutorial_train_seconds']:.1f} s "
-          f"({r['tutorial_epochs']} epochs); tutorial/chapter {r['time_ratio']:.2f}")  # fmt: skip
-    print(f"in the {r['shared_epochs']} epochs run in turns (same load): seconds "
-          f"per epoch tutorial/chapter {r['shared_epoch_ratio']:.2f}; the "
-          f"tutorial's {r['tutorial_epochs']} epochs at that pace over the "
-          f"chapter's training time: {r['time_ratio_at_shared_load']:.2f}")  # fmt: skip
-    print(f"test ELBO: chapter {r['chapter_test_elbo']:.2f}, tutorial "
-          f"{r['tutorial_test_elbo']:.2f}; tutorial after the chapter's "
-          f"{r['chapter_train_seconds']:.1f} s: "
-          f"{r['tutorial_elbo_at_chapter_time']:.2f}")  # fmt: skip
-    print(f"seconds to reach {r['target']}: chapter "
-          f"{r['chapter_seconds_to_target']:.1f}, tutorial "
-          f"{r['tutorial_seconds_to_target']:.1f}")  # fmt: skip
+    print(
+        f"seconds per epoch: chapter {r['chapter_epoch_seconds']:.2f}, "
+        f"tutorial {r['tutorial_epoch_seconds']:.2f} "
+        f"(tutorial/chapter {r['epoch_ratio']:.2f})"
+    )
+    print(
+        f"training time: chapter {r['chapter_train_seconds']:.1f} s "
+        f"({r['chapter_epochs']} epochs), tutorial {r['tutorial_train_seconds']:.1f} s "
+        f"({r['tutorial_epochs']} epochs); tutorial/chapter {r['time_ratio']:.2f}"
+    )
+    print(
+        f"in the {r['shared_epochs']} epochs run in turns (same load): seconds "
+        f"per epoch tutorial/chapter {r['shared_epoch_ratio']:.2f}; the "
+        f"tutorial's {r['tutorial_epochs']} epochs at that pace over the "
+        f"chapter's training time: {r['time_ratio_at_shared_load']:.2f}"
+    )
+    print(
+        f"test ELBO: chapter {r['chapter_test_elbo']:.2f}, tutorial "
+        f"{r['tutorial_test_elbo']:.2f}; tutorial after the chapter's "
+        f"{r['chapter_train_seconds']:.1f} s: "
+        f"{r['tutorial_elbo_at_chapter_time']:.2f}"
+    )
+    print(
+        f"seconds to reach {r['target']}: chapter "
+        f"{r['chapter_seconds_to_target']:.1f}, tutorial "
+        f"{r['tutorial_seconds_to_target']:.1f}"
+    )
     verdict = "met" if r["met"] else "NOT met"
-    print(f"target (chapter's test ELBO >= {r['target']} in at most half the "
-          f"tutorial's {r['tutorial_epochs']} epochs' time): {verdict}")  # fmt: skip
+    print(
+        f"target (chapter's test ELBO >= {r['target']} in at most half the "
+        f"tutorial's {r['tutorial_epochs']} epochs' time): {verdict}"
+    )
     return 0

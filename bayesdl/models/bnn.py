@@ -88,12 +88,17 @@ def lenet_layers(
         conv1, conv2 = nn.Conv2d(1, c1, 5), nn.Conv2d(c1, c2, 5)
         fc1, fc2 = nn.Linear(c2 * 16, hidden), nn.Linear(hidden, 10)
     return [
-        conv1, nn.ReLU(), nn.MaxPool2d(2),
-        conv2, nn.ReLU(), nn.MaxPool2d(2),
+        conv1,
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        conv2,
+        nn.ReLU(),
+        nn.MaxPool2d(2),
         nn.Flatten(),
-        fc1, nn.ReLU(),
+        fc1,
+        nn.ReLU(),
         fc2,
-    ]  # fmt: skip
+    ]
 
 
 class _Classifier:

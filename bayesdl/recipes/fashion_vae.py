@@ -101,9 +101,11 @@ def vae_untrained(settings: dict[str, Any] | None = None) -> torch.nn.Module:
 
     settings = checked_settings(settings, vae_settings, "vae_settings")
     return VAE(
-        settings["num_train"], settings["latent_dim"], settings["hidden"],
+        settings["num_train"],
+        settings["latent_dim"],
+        settings["hidden"],
         activation=settings["activation"],
-    )  # fmt: skip
+    )
 
 
 def vae_fit(
@@ -132,14 +134,21 @@ def vae_fit(
     settings = checked_settings(settings, vae_settings, "vae_settings")
     seed = checks.seed(seed)
     return loop.fit_svi(
-        vae.model, vae.guide, data=(train_x,),
-        batch_size=settings["batch_size"], num_epochs=settings["num_epochs"],
-        lr=settings["lr"], final_lr=settings["final_lr"],
-        schedule=settings["schedule"], warmup_steps=settings["warmup_steps"],
-        optimizer_args={"fused": True}, loss=pyro.infer.TraceMeanField_ELBO(),
-        callback=callback, progress=progress,
+        vae.model,
+        vae.guide,
+        data=(train_x,),
+        batch_size=settings["batch_size"],
+        num_epochs=settings["num_epochs"],
+        lr=settings["lr"],
+        final_lr=settings["final_lr"],
+        schedule=settings["schedule"],
+        warmup_steps=settings["warmup_steps"],
+        optimizer_args={"fused": True},
+        loss=pyro.infer.TraceMeanField_ELBO(),
+        callback=callback,
+        progress=progress,
         generator=torch.Generator(device="cpu").manual_seed(seed),
-    )  # fmt: skip
+    )
 
 
 @register("vae_fashion_mnist", "the VAE of the Fashion-MNIST chapter")
@@ -198,10 +207,13 @@ def vae_fashion_mnist(*, seed: int = 0) -> torch.nn.Module:
         )
 
     artifact = cache.train_or_load(
-        "vae_fashion_mnist", train, settings=settings, seed=seed,
+        "vae_fashion_mnist",
+        train,
+        settings=settings,
+        seed=seed,
         sources=[vae_module, __name__],
         validate=validator(make, history=("train_elbo", "val_elbo")),
-    )  # fmt: skip
+    )
     vae = with_history(make(), artifact)
     vae.train_elbo = artifact["train_elbo"]
     vae.val_elbo = artifact["val_elbo"]

@@ -55,9 +55,12 @@ def mnist_settings() -> dict[str, Any]:
 
 def _bnn(settings: dict[str, Any]) -> BayesianLeNet:
     return BayesianLeNet(
-        settings["num_train"], settings["channels"], settings["hidden"],
-        prior_scale=settings["prior_scale"], init_std=settings["init_std"],
-    )  # fmt: skip
+        settings["num_train"],
+        settings["channels"],
+        settings["hidden"],
+        prior_scale=settings["prior_scale"],
+        init_std=settings["init_std"],
+    )
 
 
 @register("bnn_mnist", "the Bayesian LeNet of the MNIST chapter")
@@ -85,16 +88,24 @@ def bnn_mnist(*, seed: int = 0) -> BayesianLeNet:
             net = _bnn(settings).to(dev)
             net.train()
             result = loop.fit_svi(
-                net, net.guide, data=(images.to(dev), labels.to(dev)),
-                num_epochs=settings["num_epochs"], batch_size=settings["batch_size"],
-                lr=settings["lr"], final_lr=settings["final_lr"],
-            )  # fmt: skip
+                net,
+                net.guide,
+                data=(images.to(dev), labels.to(dev)),
+                num_epochs=settings["num_epochs"],
+                batch_size=settings["batch_size"],
+                lr=settings["lr"],
+                final_lr=settings["final_lr"],
+            )
         return training_record(net, result)
 
     artifact = cache.train_or_load(
-        "bnn_mnist", train, settings=settings, seed=seed, sources=[bnn, __name__],
+        "bnn_mnist",
+        train,
+        settings=settings,
+        seed=seed,
+        sources=[bnn, __name__],
         validate=validator(lambda: _bnn(settings)),
-    )  # fmt: skip
+    )
     return with_history(_bnn(settings), artifact)
 
 
@@ -124,14 +135,22 @@ def lenet_mnist(*, seed: int = 0) -> LeNet:
             torch.manual_seed(seed)
             net = make().to(dev)
             result = loop.fit_deterministic(
-                net, images.to(dev), labels.to(dev),
-                num_epochs=settings["num_epochs"], batch_size=settings["batch_size"],
-                lr=settings["lr"], final_lr=settings["final_lr"],
-            )  # fmt: skip
+                net,
+                images.to(dev),
+                labels.to(dev),
+                num_epochs=settings["num_epochs"],
+                batch_size=settings["batch_size"],
+                lr=settings["lr"],
+                final_lr=settings["final_lr"],
+            )
         return training_record(net, result)
 
     artifact = cache.train_or_load(
-        "lenet_mnist", train, settings=settings, seed=seed, sources=[bnn, __name__],
+        "lenet_mnist",
+        train,
+        settings=settings,
+        seed=seed,
+        sources=[bnn, __name__],
         validate=validator(make),
-    )  # fmt: skip
+    )
     return with_history(make(), artifact)

@@ -140,17 +140,26 @@ def ssvae_m1(*, seed: int = 0):
             torch.manual_seed(seed)
             m1 = make().to(dev)
             result = loop.fit_svi(
-                m1.model, m1.guide, data=(images.to(dev),),
-                batch_size=cfg["batch_size"], num_epochs=cfg["num_epochs"],
-                lr=cfg["lr"], final_lr=cfg["final_lr"], loss=pyro.infer.Trace_ELBO(),
+                m1.model,
+                m1.guide,
+                data=(images.to(dev),),
+                batch_size=cfg["batch_size"],
+                num_epochs=cfg["num_epochs"],
+                lr=cfg["lr"],
+                final_lr=cfg["final_lr"],
+                loss=pyro.infer.Trace_ELBO(),
                 generator=torch.Generator(device="cpu").manual_seed(seed),
-            )  # fmt: skip
+            )
         return training_record(m1, result)
 
     artifact = cache.train_or_load(
-        "ssvae_m1", train, settings=settings["m1"] | {"n": settings["num_train"]},
-        seed=seed, sources=[ssvae_module, __name__], validate=validator(make),
-    )  # fmt: skip
+        "ssvae_m1",
+        train,
+        settings=settings["m1"] | {"n": settings["num_train"]},
+        seed=seed,
+        sources=[ssvae_module, __name__],
+        validate=validator(make),
+    )
     return with_history(make(), artifact)
 
 
@@ -168,11 +177,15 @@ def ssvae_untrained(
     m1, m2 = settings["m1"], settings["m2"]
     features = M1(settings["num_train"], z_dim=m1["z_dim"], hidden=m1["hidden"])
     return SSVAE(
-        num_labels, settings["num_train"] - num_labels, features=features,
-        z_dim=m2["z_dim"], hidden=m2["hidden"],
-        classifier_hidden=m2["classifier_hidden"], alpha=m2["alpha"],
+        num_labels,
+        settings["num_train"] - num_labels,
+        features=features,
+        z_dim=m2["z_dim"],
+        hidden=m2["hidden"],
+        classifier_hidden=m2["classifier_hidden"],
+        alpha=m2["alpha"],
         enumerate_labels=enumerate_labels,
-    )  # fmt: skip
+    )
 
 
 @register("ssvae_mnist", "the semi-supervised VAE (M1+M2) of the MNIST chapter")
@@ -225,10 +238,13 @@ def ssvae_mnist(*, num_labels: int = 100, seed: int = 0, enumerate_labels: bool 
         codes = ss.code(images)  # M1's code, once for the whole training set
         code_seconds = time.perf_counter() - start
         sampler = MixedBatches(
-            codes, labels.to(dev), labelled,
-            batch_size=cfg["batch_size"], labelled_per_batch=cfg["labelled_per_batch"],
+            codes,
+            labels.to(dev),
+            labelled,
+            batch_size=cfg["batch_size"],
+            labelled_per_batch=cfg["labelled_per_batch"],
             seed=seed,
-        )  # fmt: skip
+        )
         accuracy: list[float] = []
         pause = [0.0]
 
@@ -242,13 +258,17 @@ def ssvae_mnist(*, num_labels: int = 100, seed: int = 0, enumerate_labels: bool 
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
             result = loop.fit_svi(
-                ss.model, ss.guide, data=sampler, num_epochs=cfg["num_epochs"],
-                lr=cfg["lr"], final_lr=cfg["final_lr"],
+                ss.model,
+                ss.guide,
+                data=sampler,
+                num_epochs=cfg["num_epochs"],
+                lr=cfg["lr"],
+                final_lr=cfg["final_lr"],
                 loss=TraceEnum_ELBO(
                     max_plate_nesting=1, strict_enumeration_warning=enumerate_labels
                 ),
                 callback=evaluate,
-            )  # fmt: skip
+            )
         result.seconds += code_seconds - pause[0]
         artifact = training_record(ss, result, test_accuracy=torch.tensor(accuracy))
         artifact["m1_seconds"] = float(m1.train_seconds)
@@ -259,10 +279,12 @@ def ssvae_mnist(*, num_labels: int = 100, seed: int = 0, enumerate_labels: bool 
 
     artifact = cache.train_or_load(
         f"ssvae_mnist_{num_labels}" + ("" if enumerate_labels else "_sampled"),
-        train, settings={k: v for k, v in settings.items() if k != "baseline"},
-        seed=seed, sources=[ssvae_module, __name__],
+        train,
+        settings={k: v for k, v in settings.items() if k != "baseline"},
+        seed=seed,
+        sources=[ssvae_module, __name__],
         validate=validator(make, history=("test_accuracy",), numbers=("m1_seconds",)),
-    )  # fmt: skip
+    )
     ss = with_history(make(), artifact)
     ss.test_accuracy = artifact["test_accuracy"]
     # M2's record holds M1's weights (features.*) and training time: a
@@ -299,9 +321,10 @@ def ssvae_baseline_mnist(*, num_labels: int = 100, seed: int = 0) -> torch.nn.Mo
 
     def make() -> torch.nn.Module:
         return baseline_classifier(
-            settings["m1"]["hidden"], settings["m1"]["z_dim"],
+            settings["m1"]["hidden"],
+            settings["m1"]["z_dim"],
             settings["m2"]["classifier_hidden"],
-        )  # fmt: skip
+        )
 
     def train() -> dict[str, Any]:
         images, labels = ssvae_data(settings)
@@ -312,21 +335,29 @@ def ssvae_baseline_mnist(*, num_labels: int = 100, seed: int = 0) -> torch.nn.Mo
             torch.manual_seed(seed)
             net = make().to(dev)
             result = loop.fit_deterministic(
-                net, images[labelled].to(dev), labels[labelled].to(dev),
+                net,
+                images[labelled].to(dev),
+                labels[labelled].to(dev),
                 num_epochs=max(1, cfg["num_steps"] // per_epoch),
-                batch_size=cfg["batch_size"], lr=cfg["lr"],
+                batch_size=cfg["batch_size"],
+                lr=cfg["lr"],
                 generator=torch.Generator(device="cpu").manual_seed(seed),
-            )  # fmt: skip
+            )
         return training_record(net, result)
 
     artifact = cache.train_or_load(
-        f"ssvae_baseline_mnist_{num_labels}", train, seed=seed,
+        f"ssvae_baseline_mnist_{num_labels}",
+        train,
+        seed=seed,
         settings={
-            "num_train": settings["num_train"], "split_seed": settings["split_seed"],
-            "baseline": cfg, "m1_hidden": settings["m1"]["hidden"],
+            "num_train": settings["num_train"],
+            "split_seed": settings["split_seed"],
+            "baseline": cfg,
+            "m1_hidden": settings["m1"]["hidden"],
             "m1_z_dim": settings["m1"]["z_dim"],
             "classifier_hidden": settings["m2"]["classifier_hidden"],
         },
-        sources=[ssvae_module, __name__], validate=validator(make),
-    )  # fmt: skip
+        sources=[ssvae_module, __name__],
+        validate=validator(make),
+    )
     return with_history(make(), artifact)
