@@ -518,3 +518,20 @@ def test_divergence_names_pyros_reason():
 
     with pytest.raises(DivergenceError, match=r"invalid parameters \(Pyro: .*scale"):
         fit_svi(model, guide, num_steps=200, lr=10.0)
+
+
+def test_on_epoch_end_runs_after_each_epoch_off_the_clock():
+    import time
+
+    reg, guide, x, y = _regression()
+    seen = []
+
+    def slow(epoch):
+        seen.append(epoch)
+        time.sleep(0.6)
+
+    result = fit_svi(
+        reg, guide, data=(x, y), batch_size=10, num_epochs=3, on_epoch_end=slow
+    )
+    assert seen == [0, 1, 2] and result.steps == 6
+    assert result.seconds < 1.0  # the 1.8 s of sleep are not training time

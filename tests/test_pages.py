@@ -106,6 +106,24 @@ def test_no_listing_shows_escaped_backslashes(smoke_html):
     assert not problems, "\n".join(problems)
 
 
+PLUMBING = ("fmt: skip", "fork_rng", "_check", "perf_counter")
+"""What a listing of the package must not show a reader: formatter pragmas,
+random-state bookkeeping, argument checks and timing (the zoo's runner and
+the training loop own those)."""
+
+
+def test_no_listing_shows_plumbing(smoke_html):
+    problems = []
+    for page in pages(smoke_html):
+        for pre in article(page).select("div.highlight pre"):
+            text = pre.get_text()
+            for word in PLUMBING:
+                if word in text:
+                    where = context(text, text.index(word))
+                    problems.append(f"{page.name}: {word!r} in a listing: {where}")
+    assert not problems, "\n".join(problems)
+
+
 def test_bibliography_labels_read_as_author_year(smoke_html):
     page = smoke_html / "book" / "references.html"
     main = article(page)

@@ -169,3 +169,32 @@ def test_trained_models_record_where_they_were_trained(smoke, tmp_path, monkeypa
         "device": str(bayesdl.config.device()),
         "threads": torch.get_num_threads(),
     }
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", sorted(zoo.REGISTRY))
+def test_every_registered_model_trains_caches_and_loads(name, smoke, monkeypatch):
+    """One test over the registry: a new recipe is tested without a new test.
+
+    In the smoke profile each model trains (or loads from this session's
+    cache), then loads again without training; a network comes back in
+    evaluation mode with finite weights and a finite history.
+    """
+    fn, description = zoo.REGISTRY[name]
+    assert description
+    first = fn()
+
+    def no_training(*args, **kwargs):
+        raise AssertionError(f"{name} was trained again instead of loaded")
+
+    for loop_fn in ("fit_svi", "fit_deterministic"):
+        monkeypatch.setattr(bayesdl.infer.loop, loop_fn, no_training)
+    again = fn()
+    if isinstance(first, torch.nn.Module):
+        assert not again.training
+        state = again.state_dict()
+        assert state.keys() == first.state_dict().keys()
+        assert all(torch.isfinite(v).all() for v in state.values())
+        assert torch.isfinite(again.losses).all() and again.train_seconds > 0
+        assert again.train_seconds == first.train_seconds
+        assert again.trained_on["threads"] >= 1

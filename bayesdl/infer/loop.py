@@ -247,6 +247,7 @@ def fit_svi(
     loss: ELBO | None = None,
     progress: bool | None = None,
     callback: Callable[[int, float], None] | None = None,
+    on_epoch_end: Callable[[int], None] | None = None,
     generator: torch.Generator | None = None,
     **kwargs,
 ) -> FitResult:
@@ -280,7 +281,9 @@ def fit_svi(
     defaults to ``Trace_ELBO()``. Training stops with
     :class:`DivergenceError`, naming the step, as soon as the loss is NaN or
     infinite (or Pyro's validation finds invalid values). ``callback(step,
-    loss)`` is called after every step.
+    loss)`` is called after every step; ``on_epoch_end(epoch)`` after every
+    epoch (for example to score a validation set), and its time is kept off
+    the clock: ``seconds`` counts training alone.
 
     Example::
 
@@ -341,7 +344,8 @@ def fit_svi(
     optim = sched = None
     step = 0
     start = time.perf_counter()
-    for _ in range(num_epochs):
+    paused = 0.0
+    for epoch_index in range(num_epochs):
         seen = 0
         for batch in epoch():
             seen += 1
@@ -395,9 +399,13 @@ def fit_svi(
             step += 1
         if seen < per_epoch:
             raise ValueError(_length_message(data, per_epoch, f"only {seen}"))
+        if on_epoch_end is not None:
+            pause_start = time.perf_counter()
+            on_epoch_end(epoch_index)
+            paused += time.perf_counter() - pause_start
     if bar is not None:
         bar.close()
-    result.seconds = time.perf_counter() - start
+    result.seconds = time.perf_counter() - start - paused
     result.steps = step
     return result
 

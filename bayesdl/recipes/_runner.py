@@ -16,7 +16,7 @@ from typing import Any
 
 import torch
 
-from .. import checks, config, data
+from .. import cache, checks, config, data
 
 __all__ = [
     "REGISTRY",
@@ -24,6 +24,7 @@ __all__ = [
     "check_seed",
     "checked_settings",
     "register",
+    "run",
     "training_set",
     "validator",
     "with_history",
@@ -55,13 +56,14 @@ def register(name: str, description: str) -> Callable:
 
 
 def training_record(
-    net: torch.nn.Module, result, **history: torch.Tensor
+    net: torch.nn.Module, result, **history: torch.Tensor | float
 ) -> dict[str, Any]:
     """What the cache keeps of a trained network: weights and its history.
 
     The history is the loss of every step, the training seconds, where it
     was trained (device and torch's thread count, which can move the last
-    digits of the weights), and any per-epoch records in ``history``.
+    digits of the weights), and any per-epoch records (tensors) or numbers
+    given as ``history``.
     """
     return {
         "state_dict": {k: v.detach().cpu() for k, v in net.state_dict().items()},
@@ -69,8 +71,65 @@ def training_record(
         "seconds": float(result.seconds),
         "device": str(config.device()),
         "threads": int(torch.get_num_threads()),
-        **{k: v.to(torch.float64) for k, v in history.items()},
+        **{
+            k: v.to(torch.float64) if isinstance(v, torch.Tensor) else float(v)
+            for k, v in history.items()
+        },
     }
+
+
+def run(
+    name: str,
+    *,
+    make: Callable[[], torch.nn.Module],
+    fit: Callable[[torch.nn.Module, int], Any],
+    settings: dict[str, Any],
+    seed: int,
+    sources: list[Any],
+    history: tuple[str, ...] = (),
+    numbers: tuple[str, ...] = (),
+) -> torch.nn.Module:
+    """Train ``make()`` with ``fit`` once, cache the result, and return it loaded.
+
+    What every recipe shares happens here, not in the recipe: the seed is
+    checked; the network is built on the device under a forked random state
+    seeded with ``seed`` (the caller's random state is left as it was);
+    ``fit(net, seed)`` trains it and returns the loop's result, or
+    ``(result, extras)`` with the per-epoch records named in ``history`` and
+    the numbers named in ``numbers``; the record (:func:`training_record`)
+    is cached under ``name`` with :func:`bayesdl.cache.train_or_load`, keyed
+    on ``settings``, ``seed`` and the code of ``sources``, and checked by
+    :func:`validator` when loaded. The network comes back in evaluation mode
+    on the device, with ``losses``, ``train_seconds``, ``trained_on`` and an
+    attribute for each name of ``history`` and ``numbers``.
+
+    Example::
+
+        >>> net = run("tiny", make=make, fit=fit, settings={"n": 3}, seed=0,
+        ...           sources=[__name__])
+    """
+    seed = check_seed(seed)
+
+    def train() -> dict[str, Any]:
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            net = make().to(config.device())
+            out = fit(net, seed)
+        result, extras = out if isinstance(out, tuple) else (out, {})
+        return training_record(net, result, **extras)
+
+    record = cache.train_or_load(
+        name,
+        train,
+        settings=settings,
+        seed=seed,
+        sources=sources,
+        validate=validator(make, history, numbers),
+    )
+    net = with_history(make(), record)
+    for key in (*history, *numbers):
+        setattr(net, key, record[key])
+    return net
 
 
 def _finite_number(artifact: dict[str, Any], key: str) -> None:

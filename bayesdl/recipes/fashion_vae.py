@@ -14,15 +14,12 @@ from typing import Any
 
 import torch
 
-from .. import cache, checks, config, data
+from .. import checks, config, data
 from ..infer import loop
 from ._runner import (
-    check_seed,
     checked_settings,
     register,
-    training_record,
-    validator,
-    with_history,
+    run,
 )
 
 __all__ = [
@@ -115,6 +112,7 @@ def vae_fit(
     *,
     seed: int = 0,
     callback: Callable[[int, float], None] | None = None,
+    on_epoch_end: Callable[[int], None] | None = None,
     progress: bool | None = None,
 ) -> loop.FitResult:
     """Train ``vae`` on ``train_x`` as :func:`vae_fashion_mnist` does.
@@ -146,6 +144,7 @@ def vae_fit(
         optimizer_args={"fused": True},
         loss=pyro.infer.TraceMeanField_ELBO(),
         callback=callback,
+        on_epoch_end=on_epoch_end,
         progress=progress,
         generator=torch.Generator(device="cpu").manual_seed(seed),
     )
@@ -167,54 +166,36 @@ def vae_fashion_mnist(*, seed: int = 0) -> torch.nn.Module:
         >>> vae = vae_fashion_mnist()
         >>> images = vae.sample(16)
     """
-    import time
-
     from ..models import vae as vae_module
     from ..models.vae import elbo
 
-    seed = check_seed(seed)
     settings = vae_settings()
 
-    def make() -> torch.nn.Module:
-        return vae_untrained(settings)
-
-    def train() -> dict[str, Any]:
+    def fit(vae: torch.nn.Module, seed: int):
         train_x, val_x = vae_data(settings)
         dev = config.device()
         train_x, val_x = train_x.to(dev), val_x.to(dev)
         per_epoch = -(-len(train_x) // settings["batch_size"])
         val_elbo: list[float] = []
-        pause = [0.0]
 
-        def validate(step: int, loss: float) -> None:
-            if (step + 1) % per_epoch == 0:
-                start = time.perf_counter()
-                with torch.no_grad():
-                    val_elbo.append(float(elbo(vae, val_x).mean()))
-                pause[0] += time.perf_counter() - start
+        def validate(epoch: int) -> None:  # after each epoch, off the clock
+            with torch.no_grad():
+                val_elbo.append(float(elbo(vae, val_x).mean()))
 
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
-            vae = make().to(dev)
-            result = vae_fit(vae, train_x, settings, seed=seed, callback=validate)
-        result.seconds -= pause[0]
+        result = vae_fit(vae, train_x, settings, seed=seed, on_epoch_end=validate)
         per_image = -torch.tensor(result.losses, dtype=torch.float64) / len(train_x)
-        return training_record(
-            vae,
-            result,
-            train_elbo=per_image.view(-1, per_epoch).mean(1),
-            val_elbo=torch.tensor(val_elbo),
-        )
+        history = {
+            "train_elbo": per_image.view(-1, per_epoch).mean(1),
+            "val_elbo": torch.tensor(val_elbo),
+        }
+        return result, history
 
-    artifact = cache.train_or_load(
+    return run(
         "vae_fashion_mnist",
-        train,
+        make=lambda: vae_untrained(settings),
+        fit=fit,
         settings=settings,
         seed=seed,
         sources=[vae_module, __name__],
-        validate=validator(make, history=("train_elbo", "val_elbo")),
+        history=("train_elbo", "val_elbo"),
     )
-    vae = with_history(make(), artifact)
-    vae.train_elbo = artifact["train_elbo"]
-    vae.val_elbo = artifact["val_elbo"]
-    return vae

@@ -11,19 +11,14 @@ from __future__ import annotations
 
 from typing import Any
 
-import torch
-
-from .. import cache, config
+from .. import config
 from ..infer import loop
 from ..models import bnn
 from ..models.bnn import BayesianLeNet, LeNet
 from ._runner import (
-    check_seed,
     register,
-    training_record,
+    run,
     training_set,
-    validator,
-    with_history,
 )
 
 __all__ = ["bnn_mnist", "lenet_mnist", "mnist_settings"]
@@ -77,36 +72,30 @@ def bnn_mnist(*, seed: int = 0) -> BayesianLeNet:
         >>> bnn = bnn_mnist()
         >>> probs = bnn.predict(images, num_samples=20).mean(0)
     """
-    seed = check_seed(seed)
     settings = mnist_settings()
 
-    def train() -> dict[str, Any]:
+    def fit(net: BayesianLeNet, seed: int) -> loop.FitResult:
         images, labels = training_set("mnist", settings["num_train"])
         dev = config.device()
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
-            net = _bnn(settings).to(dev)
-            net.train()
-            result = loop.fit_svi(
-                net,
-                net.guide,
-                data=(images.to(dev), labels.to(dev)),
-                num_epochs=settings["num_epochs"],
-                batch_size=settings["batch_size"],
-                lr=settings["lr"],
-                final_lr=settings["final_lr"],
-            )
-        return training_record(net, result)
+        net.train()
+        return loop.fit_svi(
+            net,
+            net.guide,
+            data=(images.to(dev), labels.to(dev)),
+            num_epochs=settings["num_epochs"],
+            batch_size=settings["batch_size"],
+            lr=settings["lr"],
+            final_lr=settings["final_lr"],
+        )
 
-    artifact = cache.train_or_load(
+    return run(
         "bnn_mnist",
-        train,
+        make=lambda: _bnn(settings),
+        fit=fit,
         settings=settings,
         seed=seed,
         sources=[bnn, __name__],
-        validate=validator(lambda: _bnn(settings)),
     )
-    return with_history(_bnn(settings), artifact)
 
 
 @register("lenet_mnist", "the ordinary LeNet of the same layout, trained the same way")
@@ -122,35 +111,26 @@ def lenet_mnist(*, seed: int = 0) -> LeNet:
         >>> net = lenet_mnist()
         >>> probs = net.predict(images)       # (1, N, 10)
     """
-    seed = check_seed(seed)
     settings = mnist_settings()
 
-    def make() -> LeNet:
-        return LeNet(settings["channels"], settings["hidden"])
-
-    def train() -> dict[str, Any]:
+    def fit(net: LeNet, seed: int) -> loop.FitResult:
         images, labels = training_set("mnist", settings["num_train"])
         dev = config.device()
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
-            net = make().to(dev)
-            result = loop.fit_deterministic(
-                net,
-                images.to(dev),
-                labels.to(dev),
-                num_epochs=settings["num_epochs"],
-                batch_size=settings["batch_size"],
-                lr=settings["lr"],
-                final_lr=settings["final_lr"],
-            )
-        return training_record(net, result)
+        return loop.fit_deterministic(
+            net,
+            images.to(dev),
+            labels.to(dev),
+            num_epochs=settings["num_epochs"],
+            batch_size=settings["batch_size"],
+            lr=settings["lr"],
+            final_lr=settings["final_lr"],
+        )
 
-    artifact = cache.train_or_load(
+    return run(
         "lenet_mnist",
-        train,
+        make=lambda: LeNet(settings["channels"], settings["hidden"]),
+        fit=fit,
         settings=settings,
         seed=seed,
         sources=[bnn, __name__],
-        validate=validator(make),
     )
-    return with_history(make(), artifact)

@@ -14,15 +14,12 @@ from typing import Any
 
 import torch
 
-from .. import cache, config, data
+from .. import config, data
 from ..infer import loop
 from ._runner import (
-    check_seed,
     register,
-    training_record,
+    run,
     training_set,
-    validator,
-    with_history,
 )
 
 __all__ = [
@@ -126,41 +123,33 @@ def ssvae_m1(*, seed: int = 0):
     from ..models import ssvae as ssvae_module
     from ..models.ssvae import M1
 
-    seed = check_seed(seed)
     settings = ssvae_settings()
     cfg = settings["m1"]
 
-    def make() -> M1:
-        return M1(settings["num_train"], z_dim=cfg["z_dim"], hidden=cfg["hidden"])
-
-    def train() -> dict[str, Any]:
+    def fit(m1: M1, seed: int) -> loop.FitResult:
         images, _ = ssvae_data(settings)
-        dev = config.device()
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
-            m1 = make().to(dev)
-            result = loop.fit_svi(
-                m1.model,
-                m1.guide,
-                data=(images.to(dev),),
-                batch_size=cfg["batch_size"],
-                num_epochs=cfg["num_epochs"],
-                lr=cfg["lr"],
-                final_lr=cfg["final_lr"],
-                loss=pyro.infer.Trace_ELBO(),
-                generator=torch.Generator(device="cpu").manual_seed(seed),
-            )
-        return training_record(m1, result)
+        return loop.fit_svi(
+            m1.model,
+            m1.guide,
+            data=(images.to(config.device()),),
+            batch_size=cfg["batch_size"],
+            num_epochs=cfg["num_epochs"],
+            lr=cfg["lr"],
+            final_lr=cfg["final_lr"],
+            loss=pyro.infer.Trace_ELBO(),
+            generator=torch.Generator(device="cpu").manual_seed(seed),
+        )
 
-    artifact = cache.train_or_load(
+    return run(
         "ssvae_m1",
-        train,
+        make=lambda: M1(
+            settings["num_train"], z_dim=cfg["z_dim"], hidden=cfg["hidden"]
+        ),
+        fit=fit,
         settings=settings["m1"] | {"n": settings["num_train"]},
         seed=seed,
         sources=[ssvae_module, __name__],
-        validate=validator(make),
     )
-    return with_history(make(), artifact)
 
 
 def ssvae_untrained(
@@ -216,7 +205,6 @@ def ssvae_mnist(*, num_labels: int = 100, seed: int = 0, enumerate_labels: bool 
     from ..models.ssvae import MixedBatches, labelled_split
 
     num_labels = check_num_labels(num_labels)
-    seed = check_seed(seed)
     if not isinstance(enumerate_labels, bool):
         raise ValueError(
             f"enumerate_labels must be True or False, got {enumerate_labels!r}."
@@ -224,72 +212,62 @@ def ssvae_mnist(*, num_labels: int = 100, seed: int = 0, enumerate_labels: bool 
     settings = ssvae_settings()
     cfg = settings["m2"]
 
-    def train() -> dict[str, Any]:
+    def fit(ss: torch.nn.Module, seed: int):
         images, labels = ssvae_data(settings)
         test_x, test_y = data.load("mnist", "test")
         labelled, _ = labelled_split(labels, num_labels, seed=settings["split_seed"])
         m1 = ssvae_m1(seed=seed)
-        dev = config.device()
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
-            ss = ssvae_untrained(settings, num_labels, enumerate_labels).to(dev)
         ss.features.load_state_dict(m1.state_dict())
         start = time.perf_counter()
         codes = ss.code(images)  # M1's code, once for the whole training set
         code_seconds = time.perf_counter() - start
         sampler = MixedBatches(
             codes,
-            labels.to(dev),
+            labels.to(config.device()),
             labelled,
             batch_size=cfg["batch_size"],
             labelled_per_batch=cfg["labelled_per_batch"],
             seed=seed,
         )
         accuracy: list[float] = []
-        pause = [0.0]
 
-        def evaluate(step: int, loss: float) -> None:
-            if (step + 1) % len(sampler) == 0:
-                start = time.perf_counter()
-                probs = ss.classify(test_x)
-                accuracy.append(float((probs.argmax(-1) == test_y).double().mean()))
-                pause[0] += time.perf_counter() - start
+        def evaluate(epoch: int) -> None:  # after each epoch, off the clock
+            probs = ss.classify(test_x)
+            accuracy.append(float((probs.argmax(-1) == test_y).double().mean()))
 
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
-            result = loop.fit_svi(
-                ss.model,
-                ss.guide,
-                data=sampler,
-                num_epochs=cfg["num_epochs"],
-                lr=cfg["lr"],
-                final_lr=cfg["final_lr"],
-                loss=TraceEnum_ELBO(
-                    max_plate_nesting=1, strict_enumeration_warning=enumerate_labels
-                ),
-                callback=evaluate,
-            )
-        result.seconds += code_seconds - pause[0]
-        artifact = training_record(ss, result, test_accuracy=torch.tensor(accuracy))
-        artifact["m1_seconds"] = float(m1.train_seconds)
-        return artifact
+        torch.manual_seed(seed)
+        result = loop.fit_svi(
+            ss.model,
+            ss.guide,
+            data=sampler,
+            num_epochs=cfg["num_epochs"],
+            lr=cfg["lr"],
+            final_lr=cfg["final_lr"],
+            loss=TraceEnum_ELBO(
+                max_plate_nesting=1, strict_enumeration_warning=enumerate_labels
+            ),
+            on_epoch_end=evaluate,
+        )
+        result.seconds += code_seconds
+        history = {
+            "test_accuracy": torch.tensor(accuracy),
+            "m1_seconds": float(m1.train_seconds),
+        }
+        return result, history
 
-    def make():
-        return ssvae_untrained(settings, num_labels, enumerate_labels)
-
-    artifact = cache.train_or_load(
+    ss = run(
         f"ssvae_mnist_{num_labels}" + ("" if enumerate_labels else "_sampled"),
-        train,
+        make=lambda: ssvae_untrained(settings, num_labels, enumerate_labels),
+        fit=fit,
         settings={k: v for k, v in settings.items() if k != "baseline"},
         seed=seed,
         sources=[ssvae_module, __name__],
-        validate=validator(make, history=("test_accuracy",), numbers=("m1_seconds",)),
+        history=("test_accuracy",),
+        numbers=("m1_seconds",),
     )
-    ss = with_history(make(), artifact)
-    ss.test_accuracy = artifact["test_accuracy"]
     # M2's record holds M1's weights (features.*) and training time: a
     # missing M1 entry is neither retrained nor needed here.
-    ss.features.train_seconds = artifact["m1_seconds"]
+    ss.features.train_seconds = ss.m1_seconds
     return ss
 
 
@@ -315,39 +293,32 @@ def ssvae_baseline_mnist(*, num_labels: int = 100, seed: int = 0) -> torch.nn.Mo
     from ..models.ssvae import baseline_classifier, labelled_split
 
     num_labels = check_num_labels(num_labels)
-    seed = check_seed(seed)
     settings = ssvae_settings()
     cfg = settings["baseline"]
 
-    def make() -> torch.nn.Module:
-        return baseline_classifier(
-            settings["m1"]["hidden"],
-            settings["m1"]["z_dim"],
-            settings["m2"]["classifier_hidden"],
-        )
-
-    def train() -> dict[str, Any]:
+    def fit(net: torch.nn.Module, seed: int) -> loop.FitResult:
         images, labels = ssvae_data(settings)
         labelled, _ = labelled_split(labels, num_labels, seed=settings["split_seed"])
         dev = config.device()
         per_epoch = math.ceil(num_labels / cfg["batch_size"])
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
-            net = make().to(dev)
-            result = loop.fit_deterministic(
-                net,
-                images[labelled].to(dev),
-                labels[labelled].to(dev),
-                num_epochs=max(1, cfg["num_steps"] // per_epoch),
-                batch_size=cfg["batch_size"],
-                lr=cfg["lr"],
-                generator=torch.Generator(device="cpu").manual_seed(seed),
-            )
-        return training_record(net, result)
+        return loop.fit_deterministic(
+            net,
+            images[labelled].to(dev),
+            labels[labelled].to(dev),
+            num_epochs=max(1, cfg["num_steps"] // per_epoch),
+            batch_size=cfg["batch_size"],
+            lr=cfg["lr"],
+            generator=torch.Generator(device="cpu").manual_seed(seed),
+        )
 
-    artifact = cache.train_or_load(
+    return run(
         f"ssvae_baseline_mnist_{num_labels}",
-        train,
+        make=lambda: baseline_classifier(
+            settings["m1"]["hidden"],
+            settings["m1"]["z_dim"],
+            settings["m2"]["classifier_hidden"],
+        ),
+        fit=fit,
         seed=seed,
         settings={
             "num_train": settings["num_train"],
@@ -358,6 +329,4 @@ def ssvae_baseline_mnist(*, num_labels: int = 100, seed: int = 0) -> torch.nn.Mo
             "classifier_hidden": settings["m2"]["classifier_hidden"],
         },
         sources=[ssvae_module, __name__],
-        validate=validator(make),
     )
-    return with_history(make(), artifact)
