@@ -701,3 +701,8 @@ def ssvae_baseline_mnist(*, num_labels: int = 100, seed: int = 0) -> torch.nn.Mo
         sources=[ssvae_module, __name__], validate=_validator(make),
     )  # fmt: skip
     return _with_history(make(), artifact)
+
+
+from .recipes import sine_reference as _sine  # noqa: E402 - needs register above
+
+nuts_sine = register("nuts_sine", "NUTS reference of the sine net")(_sine.nuts_sine)
