@@ -151,6 +151,7 @@ class NutsPosterior:
     ):
         self.samples = samples
         self.seconds = float(seconds)
+        self.train_seconds = self.seconds  # what `python -m bayesdl train` reports
         self.divergences = int(divergences)
         self.num_chains, self.num_draws = samples["sigma"].shape[:2]
         self.sigma = float(samples["sigma"].mean())
