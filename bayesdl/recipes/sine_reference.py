@@ -95,9 +95,12 @@ class SineBNN(PyroModule):
         self.hidden = hidden
         self.register_buffer("prior_scale", torch.tensor(float(prior_scale)))
         self.register_buffer("sigma_scale", torch.tensor(float(sigma_scale)))
-        prior = PyroSample(lambda self: dist.Normal(0.0, self.prior_scale)
-                           .expand([self.hidden]).to_event(1))  # fmt: skip
-        self.w1, self.b1, self.w2 = prior, prior, prior
+        layer = PyroSample(
+            lambda self: (
+                dist.Normal(0.0, self.prior_scale).expand([self.hidden]).to_event(1)
+            )
+        )
+        self.w1, self.b1, self.w2 = layer, layer, layer
         self.b2 = PyroSample(lambda self: dist.Normal(0.0, self.prior_scale))
         self.sigma = PyroSample(lambda self: dist.HalfNormal(self.sigma_scale))
 
