@@ -35,6 +35,7 @@ from .recipes.mnist_ssvae import (
     ssvae_settings,
     ssvae_untrained,
 )
+from .recipes.sine_reference import nuts_sine
 
 __all__ = [
     "REGISTRY",
@@ -42,6 +43,7 @@ __all__ = [
     "bnn_mnist",
     "lenet_mnist",
     "mnist_settings",
+    "nuts_sine",
     "register",
     "ssvae_baseline_mnist",
     "ssvae_data",

@@ -5,7 +5,8 @@ mini-batches, with a loss history, a clock and a guard against divergence;
 :func:`fit_deterministic` trains an ordinary classifier the same way by
 maximum likelihood. Both draw their mini-batches from :func:`batches`
 (``loop.py``). :func:`run_nuts` samples a small model's posterior with NUTS
-(``nuts.py``).
+(``nuts.py``); :func:`run_numpyro_nuts` runs NumPyro's vectorised NUTS
+for a network's reference posterior (``numpyro_nuts.py``).
 """
 
 from .loop import (
@@ -16,6 +17,7 @@ from .loop import (
     fit_svi,
     progress_enabled,
 )
+from .numpyro_nuts import run_numpyro_nuts
 from .nuts import NutsResult, run_nuts
 
 __all__ = [
@@ -26,5 +28,6 @@ __all__ = [
     "fit_deterministic",
     "fit_svi",
     "progress_enabled",
+    "run_numpyro_nuts",
     "run_nuts",
 ]

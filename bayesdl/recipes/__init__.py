@@ -1,5 +1,7 @@
 """The zoo's recipes: one file per chapter, each with its settings and training.
 
+* :mod:`~bayesdl.recipes.sine_reference`: the NUTS reference posterior of the
+  1-D sine network and the fits of the reference-posterior chapter;
 * :mod:`~bayesdl.recipes.mnist_bnn`: the Bayesian LeNet and the ordinary LeNet;
 * :mod:`~bayesdl.recipes.fashion_vae`: the VAE of the Fashion-MNIST chapter;
 * :mod:`~bayesdl.recipes.mnist_ssvae`: the semi-supervised VAE (M1+M2) and its

@@ -1,0 +1,327 @@
+"""Approximate posteriors built from ordinary networks: ensembles, MC dropout, Laplace.
+
+Three ways to get a spread of predictions without a guide, each around one
+or more networks trained by (penalised) maximum likelihood. They share one
+surface with the book's other models: ``predict(x, num_samples=S)`` returns
+``S`` predictions stacked along a new leading dimension, run without
+gradients, on the input's device:
+
+- a classifier's predictions are probabilities, ``(S, N, C)``;
+- a regression network's are function values ``f(x)``, ``(S, N)`` for a
+  network with one output (the trailing output dimension of size 1 is
+  dropped); the observation noise is a separate, fitted scale ``sigma``,
+  so the predictive density is the mixture ``(1/S) sum_s N(y; f_s(x),
+  sigma^2)`` whatever the method.
+
+Example::
+
+    >>> nets = [torch.nn.Linear(3, 2) for _ in range(5)]
+    >>> Ensemble(nets, output="probs").predict(torch.randn(7, 3)).shape
+    torch.Size([5, 7, 2])
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+
+import torch
+from torch import nn
+from torch.func import functional_call, jacrev
+
+from .. import checks
+
+__all__ = [
+    "OUTPUTS",
+    "Ensemble",
+    "LaplaceGLM",
+    "MCDropout",
+    "check_dropout_rate",
+    "check_ensemble_size",
+]
+
+OUTPUTS = ("probs", "regression")
+"""What ``predict`` returns: class probabilities (softmax of the logits) or
+function values (the network's output, its trailing dimension of 1 dropped)."""
+
+
+def _check_output(output: object) -> str:
+    if output not in OUTPUTS:
+        raise ValueError(f"output must be one of {OUTPUTS}, got {output!r}.")
+    return output
+
+
+def _transform(out: torch.Tensor, output: str) -> torch.Tensor:
+    if output == "probs":
+        return out.softmax(-1)
+    return out.squeeze(-1) if out.ndim > 1 and out.shape[-1] == 1 else out
+
+
+def check_ensemble_size(size: object) -> int:
+    """An ensemble's number of members: an int >= 2 (one network is no ensemble).
+
+    Example::
+
+        >>> check_ensemble_size(5)
+        5
+    """
+    if isinstance(size, bool) or not isinstance(size, int) or size < 2:
+        raise ValueError(
+            f"an ensemble needs an int of at least 2 members, got {size!r}."
+        )
+    return size
+
+
+def check_dropout_rate(rate: object) -> float:
+    """A dropout probability in ``[0, 1)`` (1 would drop every unit).
+
+    Example::
+
+        >>> check_dropout_rate(0.1)
+        0.1
+    """
+    ok = isinstance(rate, int | float) and not isinstance(rate, bool)
+    if not ok or not 0 <= float(rate) < 1:
+        raise ValueError(f"the dropout rate must be a number in [0, 1), got {rate!r}.")
+    return float(rate)
+
+
+def _device_of(module: nn.Module) -> torch.device:
+    for p in module.parameters():
+        return p.device
+    return torch.device("cpu")
+
+
+class Ensemble(nn.Module):
+    """A deep ensemble: networks trained apart, predicting together.
+
+    ``members`` are any modules mapping ``x`` to logits (``output="probs"``)
+    or to function values (``output="regression"``); ``sigma``, for a
+    regression ensemble, is the noise scale of the predictive (for example
+    the mean of the members' fitted scales). ``predict(x, num_samples=S)``
+    returns the first ``S`` members' predictions, all of them by default.
+
+    Example::
+
+        >>> ens = Ensemble([torch.nn.Linear(1, 1) for _ in range(5)],
+        ...                output="regression", sigma=0.1)
+        >>> ens.predict(torch.randn(4, 1)).shape
+        torch.Size([5, 4])
+    """
+
+    def __init__(
+        self,
+        members: Sequence[nn.Module],
+        *,
+        output: str = "probs",
+        sigma: float | None = None,
+    ):
+        super().__init__()
+        members = list(members)
+        check_ensemble_size(len(members))
+        if not all(isinstance(m, nn.Module) for m in members):
+            raise ValueError("every member of an ensemble must be a torch.nn.Module.")
+        self.members = nn.ModuleList(members)
+        self.output = _check_output(output)
+        self.sigma = None if sigma is None else checks.positive_float("sigma", sigma)
+
+    def __len__(self) -> int:
+        return len(self.members)
+
+    @torch.no_grad()
+    def predict(self, x: torch.Tensor, num_samples: int | None = None) -> torch.Tensor:
+        """The members' predictions stacked: ``(S, N, ...)``, S <= the members."""
+        size = len(self.members)
+        if num_samples is None:
+            num_samples = size
+        num_samples = checks.positive_int("num_samples", num_samples)
+        if num_samples > size:
+            raise ValueError(
+                f"num_samples={num_samples} asks for more predictions than the "
+                f"ensemble's {size} members."
+            )
+        device = x.device
+        outs = []
+        for member in self.members[:num_samples]:
+            was_training = member.training
+            member.eval()
+            out = member(x.to(_device_of(member)))
+            member.train(was_training)
+            outs.append(_transform(out, self.output).to(device))
+        return torch.stack(outs)
+
+
+class MCDropout(nn.Module):
+    """Monte Carlo dropout: the network's dropout layers stay on at prediction.
+
+    ``net`` is a module with ``nn.Dropout`` layers, trained with them as
+    usual; ``predict(x, num_samples=S)`` runs it ``S`` times with every
+    dropout layer in training mode and every other layer in evaluation mode
+    (batch norm keeps its running statistics), so each pass drops a fresh
+    random set of units (Gal and Ghahramani, 2016).
+
+    Example::
+
+        >>> net = torch.nn.Sequential(torch.nn.Linear(1, 50), torch.nn.ReLU(),
+        ...                           torch.nn.Dropout(0.1), torch.nn.Linear(50, 1))
+        >>> MCDropout(net, output="regression", sigma=0.1).predict(
+        ...     torch.randn(4, 1), num_samples=20).shape
+        torch.Size([20, 4])
+    """
+
+    def __init__(self, net: nn.Module, *, output: str = "probs", sigma=None):
+        super().__init__()
+        drops = [
+            m for m in net.modules() if isinstance(m, nn.modules.dropout._DropoutNd)
+        ]
+        if not drops:
+            raise ValueError("MC dropout needs a network with at least one nn.Dropout.")
+        for m in drops:
+            check_dropout_rate(m.p)
+        self.net = net
+        self.output = _check_output(output)
+        self.sigma = None if sigma is None else checks.positive_float("sigma", sigma)
+
+    @torch.no_grad()
+    def predict(self, x: torch.Tensor, num_samples: int = 100) -> torch.Tensor:
+        """``S`` stochastic passes stacked: ``(S, N, ...)``."""
+        num_samples = checks.positive_int("num_samples", num_samples)
+        was_training = self.net.training
+        self.net.eval()
+        for m in self.net.modules():
+            if isinstance(m, nn.modules.dropout._DropoutNd):
+                m.train()
+        try:
+            xd = x.to(_device_of(self.net))
+            outs = [_transform(self.net(xd), self.output) for _ in range(num_samples)]
+        finally:
+            self.net.train(was_training)
+        return torch.stack(outs).to(x.device)
+
+
+class LaplaceGLM(nn.Module):
+    """The Laplace approximation at a trained network, with the linearised predictive.
+
+    Around the weights ``theta`` of a network trained to the MAP under the
+    prior ``N(0, prior_scale^2)`` (weight decay), the posterior is taken as
+    ``N(theta, H^-1)`` with ``H`` the generalised Gauss-Newton matrix of
+    the negative log joint, ``sum_n J_n^T Lambda_n J_n + I / prior_scale^2``
+    (``J_n`` the Jacobian of the network's output at input ``n``,
+    ``Lambda_n = 1 / sigma^2`` for a Gaussian likelihood, ``diag(p) - p p^T``
+    for a softmax) (MacKay, 1992). The prediction linearises
+    the network around ``theta``, ``f(x; w) ~ f(x; theta) + J(x)(w -
+    theta)``, so the function values are Gaussian with covariance
+    ``J(x) H^-1 J(x)^T``; ``predict`` draws ``S`` of them (and, for a
+    classifier, takes the softmax of the drawn logits). ``parameters``
+    names the parameters to treat as random (default: all; a last layer's
+    names give the last-layer Laplace of a large network); the others stay
+    at their trained values. The full ``P x P`` matrix is formed, so ``P``
+    must stay in the thousands.
+
+    Example::
+
+        >>> net = torch.nn.Sequential(torch.nn.Linear(1, 20), torch.nn.Tanh(),
+        ...                           torch.nn.Linear(20, 1))
+        >>> x, y = torch.randn(30, 1), torch.randn(30)
+        >>> la = LaplaceGLM(net, x, y, output="regression", sigma=0.5,
+        ...                 prior_scale=1.0)
+        >>> la.predict(x[:4], num_samples=10).shape
+        torch.Size([10, 4])
+    """
+
+    def __init__(
+        self,
+        net: nn.Module,
+        x: torch.Tensor,
+        y: torch.Tensor | None = None,
+        *,
+        output: str = "probs",
+        sigma: float | None = None,
+        prior_scale: float = 1.0,
+        parameters: Iterable[str] | None = None,
+        batch_size: int = 256,
+    ):
+        super().__init__()
+        self.output = _check_output(output)
+        self.prior_scale = checks.positive_float("prior_scale", prior_scale)
+        if self.output == "regression":
+            if sigma is None:
+                raise ValueError("a regression Laplace needs the noise scale sigma.")
+            self.sigma = checks.positive_float("sigma", sigma)
+        else:
+            self.sigma = None
+        batch_size = checks.positive_int("batch_size", batch_size)
+        self.net = net.eval()
+        named = dict(net.named_parameters())
+        names = list(named) if parameters is None else list(parameters)
+        unknown = [n for n in names if n not in named]
+        if not names or unknown:
+            raise ValueError(
+                f"parameters must name some of the network's parameters "
+                f"{sorted(named)}; got {names!r}."
+            )
+        self.names = names
+        self._shapes = [named[n].shape for n in names]
+        theta = torch.cat([named[n].detach().reshape(-1) for n in names])
+        self.register_buffer("theta", theta)
+        ggn = torch.eye(len(theta), device=theta.device) / self.prior_scale**2
+        x = x.to(theta.device)
+        for start in range(0, len(x), batch_size):
+            xb = x[start : start + batch_size]
+            jac, out = self._jacobian(xb)  # (B, K, P), (B, K)
+            if self.output == "regression":
+                ggn += torch.einsum("bkp,bkq->pq", jac, jac) / self.sigma**2
+            else:
+                p = out.softmax(-1)
+                lam = torch.diag_embed(p) - p.unsqueeze(-1) * p.unsqueeze(-2)
+                ggn += torch.einsum("bkp,bkl,blq->pq", jac, lam, jac)
+        self.register_buffer("precision", ggn)
+        self.register_buffer("cov_factor", _inverse_cholesky(ggn))
+
+    @property
+    def num_parameters(self) -> int:
+        """The number of weights the Gaussian is over."""
+        return len(self.theta)
+
+    def _unflatten(self, flat: torch.Tensor) -> dict[str, torch.Tensor]:
+        params, i = {}, 0
+        for name, shape in zip(self.names, self._shapes, strict=True):
+            n = math.prod(shape)
+            params[name] = flat[i : i + n].reshape(shape)
+            i += n
+        return params
+
+    def _outputs(self, flat: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        out = functional_call(self.net, self._unflatten(flat), (x,), strict=False)
+        return out.reshape(len(x), -1)
+
+    def _jacobian(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        with torch.enable_grad():
+            jac = jacrev(self._outputs)(self.theta, x)  # (B, K, P)
+        return jac.detach(), self._outputs(self.theta, x).detach()
+
+    @torch.no_grad()
+    def function_moments(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The linearised predictive's mean ``(N, K)`` and covariance ``(N, K, K)``."""
+        jac, mean = self._jacobian(x.to(self.theta.device))
+        js = jac @ self.cov_factor  # (N, K, P)
+        return mean, js @ js.transpose(-1, -2)
+
+    @torch.no_grad()
+    def predict(self, x: torch.Tensor, num_samples: int = 100) -> torch.Tensor:
+        """``S`` draws from the linearised predictive: ``(S, N)`` or ``(S, N, C)``."""
+        num_samples = checks.positive_int("num_samples", num_samples)
+        jac, mean = self._jacobian(x.to(self.theta.device))
+        eps = torch.randn(num_samples, self.num_parameters, device=self.theta.device)
+        deltas = eps @ self.cov_factor.T  # (S, P): draws of w - theta
+        draws = mean + torch.einsum("nkp,sp->snk", jac, deltas)
+        return _transform(draws, self.output).to(x.device)
+
+
+def _inverse_cholesky(precision: torch.Tensor) -> torch.Tensor:
+    """A factor ``L`` (upper triangular) with ``L L^T = precision^-1``."""
+    # precision = U U^T with U lower triangular, so its inverse is
+    # U^-T U^-1 = L L^T with L = U^-T.
+    chol = torch.linalg.cholesky(precision)
+    eye = torch.eye(len(precision), dtype=precision.dtype, device=precision.device)
+    return torch.linalg.solve_triangular(chol, eye, upper=False).T

@@ -1,0 +1,87 @@
+"""The sine network's reference posterior (bayesdl.recipes.sine_reference)."""
+
+from __future__ import annotations
+
+import pyro
+import pytest
+import torch
+
+import bayesdl
+from bayesdl.recipes import sine_reference as ref
+
+
+def _weights(hidden=6, seed=0):
+    gen = torch.Generator().manual_seed(seed)
+    w = {k: torch.randn(hidden, generator=gen) for k in ("w1", "b1", "w2")}
+    return {**w, "b2": torch.randn((), generator=gen), "sigma": torch.tensor(0.3)}
+
+
+def test_pyro_and_numpyro_programs_have_the_same_density():
+    """The two syntaxes are one model: equal log joints at the same weights."""
+    import jax.numpy as jnp
+    from numpyro.infer.util import log_density
+
+    x, y = ref.sine_data(20)
+    w = _weights()
+    model = ref.SineBNN(hidden=6, prior_scale=0.7, sigma_scale=0.5)
+    conditioned = pyro.poutine.condition(model, data=w)
+    pyro_lp = pyro.poutine.trace(conditioned).get_trace(x, y).log_prob_sum()
+    jax_lp, _ = log_density(
+        ref.sine_bnn_numpyro,
+        (jnp.asarray(x.numpy()), jnp.asarray(y.numpy())),
+        {"hidden": 6, "prior_scale": 0.7, "sigma_scale": 0.5},
+        {k: jnp.asarray(v.numpy()) for k, v in w.items()},
+    )
+    assert abs(float(pyro_lp) - float(jax_lp)) < 1e-3 * abs(float(pyro_lp))
+
+
+def test_network_function_is_the_models_mean():
+    x = torch.linspace(-3, 3, 7)
+    w = _weights()
+    f = pyro.poutine.condition(ref.SineBNN(hidden=6), data=w)(x)
+    batched = {k: v.unsqueeze(0).expand(2, *v.shape) for k, v in w.items()}
+    torch.testing.assert_close(ref.network_function(batched, x)[1], f)
+
+
+def test_fit_map_regression_learns_the_noise():
+    x, y = ref.sine_data(100)
+    torch.manual_seed(0)
+    net = ref.regression_net(20)
+    sigma, seconds = ref.fit_map_regression(net, x, y, num_steps=1500, lr=0.02)
+    assert 0.05 < sigma < 0.3 and seconds > 0
+    with pytest.raises(ValueError, match="num_steps"):
+        ref.fit_map_regression(net, x, y, num_steps=0)
+
+
+@pytest.mark.slow
+def test_nuts_sine_is_cached_and_predicts(smoke):
+    x = torch.linspace(-5, 5, 11)
+    first = bayesdl.zoo.nuts_sine()
+    s = ref.nuts_settings()
+    chains, draws = s["num_chains"], s["num_samples"]
+    assert first.samples["w1"].shape == (chains, draws, s["hidden"])
+    assert first.samples["sigma"].shape == (chains, draws)
+    assert first.function_draws(x).shape == (chains, draws, 11)
+    assert first.predict(x).shape == (chains * draws, 11)
+    assert first.predict(x, num_samples=10).shape == (10, 11)
+    assert first.sigma > 0 and first.seconds > 0
+    path = bayesdl.cache.entry_path(
+        "nuts_sine", s, 0, [ref, bayesdl.infer.numpyro_nuts]
+    )
+    assert path.is_file()
+    again = bayesdl.zoo.nuts_sine()
+    assert torch.equal(first.samples["w1"], again.samples["w1"])
+    assert again.seconds == first.seconds  # loaded, not sampled again
+    assert "nuts_sine" in bayesdl.zoo.REGISTRY
+
+
+def test_nuts_sine_arguments_are_checked(smoke):
+    with pytest.raises(ValueError, match="unknown settings"):
+        bayesdl.zoo.nuts_sine(widht=3)
+    with pytest.raises(ValueError, match="seed"):
+        bayesdl.zoo.nuts_sine(seed=-1)
+    post = ref.NutsPosterior(
+        {k: v.expand(2, 3, *v.shape) for k, v in _weights().items()}, 1.0, 0
+    )
+    with pytest.raises(ValueError, match="num_samples"):
+        post.predict(torch.zeros(2), num_samples=7)
