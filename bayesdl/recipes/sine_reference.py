@@ -106,6 +106,7 @@ class SineBNN(PyroModule):
         self.sigma = PyroSample(lambda self: dist.HalfNormal(self.sigma_scale))
 
     def forward(self, x, y=None):
+        """The model: ``y ~ N(f(x), sigma^2)``, one noise scale for every point."""
         f = torch.relu(x[:, None] * self.w1 + self.b1) @ self.w2 + self.b2
         sigma = self.sigma  # drawn here: inside the plate it would be N draws
         with pyro.plate("data", x.shape[0]):
@@ -204,6 +205,7 @@ class Column(nn.Module):
     """``x`` of shape ``(N,)`` as a column ``(N, 1)``, for ``nn.Linear``."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``x`` (N,) as ``(N, 1)``."""
         return x.unsqueeze(-1)
 
 
