@@ -68,7 +68,6 @@ h1, h2, h3 { break-after: avoid; }
 .toggle-hidden, .dropdown > *:not(.admonition-title)
   { display: block !important; visibility: visible !important;
     opacity: 1 !important; height: auto !important; }
-details > * { display: block; }
 """
 
 #: Runs in the page before printing: light mode, solutions and dropdowns open.
