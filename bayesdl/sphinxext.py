@@ -31,7 +31,8 @@ sphinx-thebe (live code through Binder, which needs a network) off the pages.
 MathJax's menu can switch a reader to the SVG renderer or turn on the
 accessibility explorer, and it remembers that in the browser's storage for
 every later page: the MathML input and the SVG output are shipped too, so
-that every menu choice still typesets offline.
+that every menu choice still typesets offline (see :data:`MENU_GUARD` for
+the choices that a page opened from disk cannot keep).
 
 **Old execution caches are pruned.** Each edit of the package gives a new
 build key and so a new cache folder; only the :data:`KEEP_CACHES` most
@@ -82,6 +83,26 @@ _MATHJAX_PARTS = (
     "sre",
     "adaptors",
 )
+
+#: Runs on every page before MathJax starts. Three of the menu's choices
+#: (the explorer, collapsible maths, assistive MathML) enrich the maths with
+#: the speech rule engine, which reads its rules (``sre/mathmaps/*.json``)
+#: with an XMLHttpRequest; a browser refuses that on a page opened from disk
+#: (``file:``), and MathJax then typesets nothing on any later page. Opened
+#: from disk, the site forgets those three choices; served over http(s) it
+#: keeps them, and the files they need are shipped.
+MENU_GUARD = """(function () {
+  if (location.protocol !== "file:") return;
+  try {
+    var key = "MathJax-Menu-Settings";
+    var settings = JSON.parse(localStorage.getItem(key) || "{}");
+    var changed = false;
+    ["explorer", "collapsible", "assistiveMml"].forEach(function (name) {
+      if (settings[name]) { delete settings[name]; changed = true; }
+    });
+    if (changed) localStorage.setItem(key, JSON.stringify(settings));
+  } catch (e) {}
+})();"""
 
 #: How many execution caches each profile keeps (the one in use included).
 KEEP_CACHES = 3
@@ -440,6 +461,7 @@ def setup(app: Any) -> dict[str, Any]:
     # Run after myst-nb's own config handlers, before the builder starts.
     app.connect("config-inited", _on_config_inited, priority=900)
     app.connect("builder-inited", _on_builder_inited)
+    app.add_js_file(None, body=MENU_GUARD, priority=200)
     # Before sphinx-book-theme builds its download menu (priority 501).
     app.connect("html-page-context", _on_html_page_context, priority=500)
     app.connect("build-finished", _on_build_finished)
