@@ -110,8 +110,8 @@ _MATH_LABEL = re.compile(r"^(?P<close>.*\$\$)\s*\((?P<label>[^()\s]+)\)\s*$")
 
 
 class _Converter:
-    def __init__(self, nb: Any, resolve: Resolver) -> None:
-        self.values = glued(nb)
+    def __init__(self, nb: Any, resolve: Resolver, glue: dict | None = None) -> None:
+        self.values = {**(glue or {}), **glued(nb)}
         self.resolve = resolve
         self.exercise = ""  # the number of the exercise last started
         self.attachments: dict[str, dict[str, str]] = {}
@@ -300,12 +300,14 @@ def convert(
     title: str = "",
     book: str = "",
     profile: str = "",
+    glue: dict[str, dict[str, Any]] | None = None,
 ) -> Any:
     """A plain-Jupyter copy of an executed MyST notebook (a new notebook).
 
     ``resolve`` supplies the book's numbers, titles and citations (the
     defaults show labels); ``title``, ``book`` and ``profile`` fill the first
-    cell. Code cells and outputs are copied unchanged; markdown cells lose
+    cell. ``glue`` adds glued values (name -> MIME bundle) to those the
+    notebook's outputs hold. Code cells and outputs are copied unchanged; markdown cells lose
     their MyST syntax.
 
     Example::
@@ -320,7 +322,7 @@ def convert(
 
     resolve = resolve or Resolver()
     out = copy.deepcopy(nb)
-    converter = _Converter(nb, resolve)
+    converter = _Converter(nb, resolve, glue)
     cells = []
     for cell in out.cells:
         if cell.cell_type == "markdown":

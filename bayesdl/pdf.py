@@ -147,7 +147,7 @@ def contents(html: Path) -> list[Entry]:
                 continue
             path = (root.parent / href).resolve()
             if path.is_file() and path not in [e.path for e in entries]:
-                entries.append(Entry(path, tag.get_text(" ", strip=True), part))
+                entries.append(Entry(path, " ".join(tag.get_text().split()), part))
     if index.is_file() and not entries:
         raise PDFError(f"no pages found from {index}")
     return entries
@@ -394,7 +394,32 @@ def _copy_outline(
             # the page's h1: its sections become the chapter's children
             last = parent
             continue
-        last = writer.add_outline_item(item.title, offset + page, parent=parent)
+        last = writer.add_outline_item(
+            _heading(item.title), offset + page, parent=parent
+        )
+
+
+def _heading(title: str) -> str:
+    """A heading as Chromium's outline names it, with its repeat removed.
+
+    Chromium names some headings twice over (``NotationNotation``, ``The
+    package The package bayesdl``): keep the second, whole copy.
+
+    Example::
+
+        >>> _heading("NotationNotation"), _heading("Summary")
+        ('Notation', 'Summary')
+    """
+    title = " ".join(title.split())
+    for k in range(3, len(title) // 2 + 1):
+        if (
+            title[k:].lstrip().startswith(title[:k].strip())
+            and len(title[:k].strip()) >= 3
+        ):
+            rest = title[k:].lstrip()
+            if len(rest) >= len(title[:k].strip()):
+                return rest
+    return title
 
 
 def _site_title(page: Path) -> str:

@@ -53,6 +53,7 @@ every chapter's notebook, linked from the introduction.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -350,20 +351,13 @@ def _citation_labels(app: Any) -> dict[str, str]:
     return labels
 
 
-def _exported(app: Any) -> dict[str, str]:
-    if not hasattr(app, "_bayesdl_notebooks"):
-        app._bayesdl_notebooks = {}
-    return app._bayesdl_notebooks
-
-
 def _with_outputs(app: Any, nb: Any) -> Any:
     """The notebook with its outputs (and glue values) from the execution cache.
 
     In ``cache`` mode myst-nb writes ``jupyter_execute/<doc>.ipynb`` without
-    the outputs it merged from the cache; merge them the same way here.
+    the outputs it merged from the cache, or, just executed, without the glue
+    outputs; the cache holds them all, so merge them the same way here.
     """
-    if any(c.get("outputs") for c in nb.cells if c.cell_type == "code"):
-        return nb
     path = getattr(app.env.mystnb_config, "execution_cache_path", "")
     if not path or not Path(path).is_dir():
         return nb
@@ -391,9 +385,14 @@ def _on_html_page_context(
 
     nb = _with_outputs(app, nbformat.read(executed, as_version=4))
     title = app.env.titles[pagename].astext() if pagename in app.env.titles else ""
+    glue_file = executed.with_name(f"{Path(pagename).name}.glue.json")
+    glue = {}
+    if glue_file.is_file():  # what myst-nb kept of the glued values
+        glue = {k: v["data"] for k, v in json.loads(glue_file.read_text()).items()}
     plain = nbexport.convert(
         nb,
         _resolver(app, pagename),
+        glue=glue,
         title=title,
         book=app.config.html_title or app.config.project,
         profile=config.build_key().split("-")[0],
@@ -402,10 +401,9 @@ def _on_html_page_context(
     target.parent.mkdir(parents=True, exist_ok=True)
     nbformat.write(plain, target)
     context["ipynb_source"] = f"{pagename}.ipynb"
-    _exported(app)[pagename] = title
 
 
-_NOTEBOOK_LINK = re.compile(r'(<a href="[^"]*_sources/[^"]*\.ipynb")')
+_NOTEBOOK_LINK = re.compile(r'(<a href="[^"]*_sources/[^"]*\.ipynb")(?! download)')
 
 
 def _on_build_finished(app: Any, exception: Exception | None) -> None:
@@ -414,18 +412,18 @@ def _on_build_finished(app: Any, exception: Exception | None) -> None:
         return
     out = Path(app.outdir)
     sources = out / "_sources"
-    for pagename in _exported(app):
-        page = out / f"{pagename}.html"
-        if page.is_file():
-            html = page.read_text(encoding="utf8")
-            fixed = _NOTEBOOK_LINK.sub(r"\1 download", html)
-            if fixed != html:
-                page.write_text(fixed, encoding="utf8")
     notebooks = [
         (doc, sources / f"{doc}.ipynb")
         for doc in app.env.found_docs
         if (sources / f"{doc}.ipynb").is_file()
     ]
+    for doc, _ in notebooks:
+        page = out / f"{doc}.html"
+        if page.is_file():
+            html = page.read_text(encoding="utf8")
+            fixed = _NOTEBOOK_LINK.sub(r"\1 download", html)
+            if fixed != html:
+                page.write_text(fixed, encoding="utf8")
     order = {doc: i for i, doc in enumerate(_toc_order(app))}
     notebooks.sort(key=lambda item: (order.get(item[0], len(order)), item[0]))
     if not notebooks:

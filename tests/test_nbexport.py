@@ -106,3 +106,11 @@ def test_code_cells_and_outputs_are_kept():
     out = nbexport.convert(nb)
     assert out.cells[1].source == nb.cells[0].source
     assert out.cells[1].outputs == nb.cells[0].outputs
+
+
+def test_glue_values_can_come_from_outside_the_notebook():
+    nb = nbformat.v4.new_notebook(
+        cells=[nbformat.v4.new_markdown_cell("{glue:text}`n:d` and {glue:figure}`x`")]
+    )
+    out = nbexport.convert(nb, glue={"n": {"text/plain": "3"}})
+    assert out.cells[1].source.startswith("3 and")
