@@ -294,9 +294,10 @@ def test_dark_mode_keeps_figures_and_numbers_readable(html, browser):
     assert seen["eqno"] and seen["glued"]
     for text in seen["eqno"] + seen["glued"]:
         assert _contrast(text["colour"], body) >= 4.5, text
+    # a figure, its caption and the glued numbers below it
     browser.execute_script(
-        "const m = document.querySelector('div.math');"
-        "if (m) m.scrollIntoView({block: 'center'});"
+        "const f = document.querySelector('article figure img');"
+        "if (f) f.scrollIntoView({block: 'center'});"
     )
     DARK_SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
     assert browser.save_screenshot(str(DARK_SCREENSHOT))
