@@ -31,6 +31,7 @@ from __future__ import annotations
 import base64
 import html as htmllib
 import io
+import re
 import shutil
 import time
 from dataclasses import dataclass
@@ -38,7 +39,7 @@ from pathlib import Path
 from typing import Any
 
 #: A4, in inches, and the margins Chromium leaves around each page.
-PAPER = {"paperWidth": 8.27, "paperHeight": 11.69}
+PAPER = {"paperWidth": 8.27, "paperHeight": 11.69, "printBackground": True}
 MARGINS = {"marginTop": 0.6, "marginBottom": 0.7, "marginLeft": 0.6, "marginRight": 0.6}
 
 #: The print style added to every page: no navigation, code that wraps,
@@ -47,10 +48,8 @@ PRINT_CSS = """
 @page { size: A4; }
 html, body { background: #fff !important; }
 .bd-header, .bd-header-article, .bd-sidebar-primary, .bd-sidebar-secondary,
-.prev-next-area, .bd-footer, .bd-footer-article, .bd-footer-content,
-#pst-back-to-top, .headerlink, .skip-link, .search-button-field,
-.header-article-items, .toggle-button, #pst-scroll-pixel-helper
-  { display: none !important; }
+.prev-next-area, .bd-footer, .bd-footer-article, .bd-footer-content, .skip-link,
+#pst-back-to-top, .headerlink, .toggle-button { display: none !important; }
 .bd-main, .bd-content, .bd-article-container, .bd-article, .bd-page-width
   { max-width: 100% !important; width: 100% !important;
     padding: 0 !important; margin: 0 !important; }
@@ -72,15 +71,10 @@ h1, h2, h3 { break-after: avoid; }
 
 #: Runs in the page before printing: light mode, solutions and dropdowns open.
 PREPARE = """
-document.documentElement.dataset.theme = "light";
-document.documentElement.dataset.mode = "light";
-const style = document.createElement("style");
-style.textContent = arguments[0];
-document.head.appendChild(style);
-document.querySelectorAll(".solution details, details.dropdown, details.solution")
-  .forEach((d) => { d.open = true; });
-document.querySelectorAll(".toggle-hidden")
-  .forEach((e) => e.classList.remove("toggle-hidden"));
+document.documentElement.dataset.theme = document.documentElement.dataset.mode = "light";
+document.head.insertAdjacentHTML("beforeend", "<style>" + arguments[0] + "</style>");
+document.querySelectorAll("details.dropdown").forEach((d) => { d.open = true; });
+document.querySelectorAll(".toggle-hidden").forEach((e) => e.classList.remove("toggle-hidden"));
 document.querySelectorAll("img[loading]").forEach((i) => { i.loading = "eager"; });
 """
 
@@ -130,13 +124,14 @@ def contents(html: Path) -> list[Entry]:
     """
     from bs4 import BeautifulSoup
 
-    index = html / "index.html"
     root = _root_page(html)
     soup = BeautifulSoup(root.read_text(encoding="utf8"), "html.parser")
     nav = soup.select_one("nav.bd-links") or soup.select_one(".bd-sidebar-primary")
     if nav is None:
         raise PDFError(f"{root} has no table of contents in its sidebar")
-    entries = [Entry(root, _title(root), "")]
+    h1 = soup.select_one("article h1")
+    title = h1.get_text(" ", strip=True).rstrip("#").strip() if h1 else root.stem
+    entries = [Entry(root, title, "")]
     part = ""
     for tag in nav.find_all(["p", "a"]):
         if tag.name == "p" and "caption" in (tag.get("class") or []):
@@ -148,15 +143,11 @@ def contents(html: Path) -> list[Entry]:
             path = (root.parent / href).resolve()
             if path.is_file() and path not in [e.path for e in entries]:
                 entries.append(Entry(path, " ".join(tag.get_text().split()), part))
-    if index.is_file() and not entries:
-        raise PDFError(f"no pages found from {index}")
     return entries
 
 
 def _root_page(html: Path) -> Path:
     """The book's first page (``index.html`` redirects to it)."""
-    import re
-
     index = html / "index.html"
     if not index.is_file():
         raise PDFError(
@@ -165,15 +156,6 @@ def _root_page(html: Path) -> Path:
     text = index.read_text(encoding="utf8")
     found = re.search(r'http-equiv="Refresh" content="0; url=([^"]+)"', text, re.I)
     return (html / found[1]).resolve() if found else index.resolve()
-
-
-def _title(page: Path) -> str:
-    from bs4 import BeautifulSoup
-
-    soup = BeautifulSoup(page.read_text(encoding="utf8"), "html.parser")
-    h1 = soup.select_one("article h1") or soup.find("h1")
-    text = h1.get_text(" ", strip=True) if h1 else page.stem
-    return text.rstrip("#").strip()
 
 
 def browser() -> Any:
@@ -190,40 +172,27 @@ def browser() -> Any:
 
     options = webdriver.ChromeOptions()
     options.binary_location = chromium
-    for flag in (
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-dev-shm-usage",
-        "--window-size=1100,1400",
-        "--host-resolver-rules=MAP * ~NOTFOUND",
-        "--force-color-profile=srgb",
-    ):
-        options.add_argument(flag)
+    for flag in ("headless=new", "no-sandbox", "disable-gpu", "disable-dev-shm-usage"):
+        options.add_argument(f"--{flag}")
+    # no network: every host name fails to resolve
+    options.add_argument("--host-resolver-rules=MAP * ~NOTFOUND")
+    options.add_argument("--window-size=1100,1400")
     driver = webdriver.Chrome(service=Service(driver_path), options=options)
     driver.set_page_load_timeout(120)
     driver.set_script_timeout(120)
     return driver
 
 
-def _print(
-    driver: Any, url: str, *, outline: bool = True, css: str = PRINT_CSS
-) -> bytes:
+def _print(driver: Any, url: str) -> bytes:
     driver.get(url)
     state = driver.execute_async_script(READY)
     if state != "ok":
         raise PDFError(f"{url}: {state}")
-    driver.execute_script(PREPARE, css)
+    driver.execute_script(PREPARE, PRINT_CSS)
     driver.execute_async_script(READY)
     result = driver.execute_cdp_cmd(
         "Page.printToPDF",
-        {
-            **PAPER,
-            **MARGINS,
-            "printBackground": True,
-            "preferCSSPageSize": False,
-            "generateDocumentOutline": outline,
-        },
+        {**PAPER, **MARGINS, "generateDocumentOutline": True},
     )
     return base64.b64decode(result["data"])
 
@@ -278,7 +247,7 @@ def _print_html(driver: Any, folder: Path, name: str, text: str) -> bytes:
     driver.get(page.resolve().as_uri())
     data = driver.execute_cdp_cmd(
         "Page.printToPDF",
-        {**PAPER, **MARGINS, "printBackground": True, "preferCSSPageSize": True},
+        {**PAPER, **MARGINS, "preferCSSPageSize": True},
     )
     return base64.b64decode(data["data"])
 
@@ -412,13 +381,9 @@ def _heading(title: str) -> str:
     """
     title = " ".join(title.split())
     for k in range(3, len(title) // 2 + 1):
-        if (
-            title[k:].lstrip().startswith(title[:k].strip())
-            and len(title[:k].strip()) >= 3
-        ):
-            rest = title[k:].lstrip()
-            if len(rest) >= len(title[:k].strip()):
-                return rest
+        head, rest = title[:k].strip(), title[k:].lstrip()
+        if len(head) >= 3 and rest.startswith(head):
+            return rest
     return title
 
 
@@ -426,10 +391,5 @@ def _site_title(page: Path) -> str:
     from bs4 import BeautifulSoup
 
     soup = BeautifulSoup(page.read_text(encoding="utf8"), "html.parser")
-    logo = soup.select_one(".navbar-brand .logo__title") or soup.select_one(
-        ".navbar-brand"
-    )
-    if logo is not None and logo.get_text(strip=True):
-        return logo.get_text(" ", strip=True)
-    text = soup.title.get_text() if soup.title else "Book"
-    return text.split("—")[-1].strip()
+    logo = soup.select_one(".navbar-brand .logo__title") or soup.title
+    return " ".join(logo.get_text().split("—")[-1].split()) if logo else "Book"
