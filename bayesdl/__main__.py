@@ -1,4 +1,4 @@
-"""Command line: ``python -m bayesdl {data, train, bench}``.
+"""Command line: ``python -m bayesdl {data, train, bench, pdf}``.
 
 ``python -m bayesdl data [--name NAME] [--data-dir DIR]``
     Fetch and verify MNIST and Fashion-MNIST (or the one named) and print,
@@ -10,9 +10,12 @@
     long each took.
 ``python -m bayesdl bench [ARGS ...]``
     Run the benchmarks of :mod:`bayesdl.bench`, which parses ``ARGS``.
+``python -m bayesdl pdf [--html DIR] [--out FILE]``
+    Print the built book (``_build/html``) as one PDF,
+    ``_build/pdf/book.pdf``, with headless Chromium (:mod:`bayesdl.pdf`).
 
-Exit status: 0 on success, 1 when a dataset is unavailable, 2 on a usage
-error or when a command's module is missing.
+Exit status: 0 on success, 1 when a dataset is unavailable or the PDF could
+not be made, 2 on a usage error or when a command's module is missing.
 """
 
 from __future__ import annotations
@@ -61,6 +64,26 @@ def _parser() -> argparse.ArgumentParser:
         nargs="*",
         metavar="MODEL",
         help="which models (default: all of them; see the list below)",
+    )
+    pdf = commands.add_parser(
+        "pdf",
+        help="print the built book as one PDF (_build/pdf/book.pdf)",
+        description="Print every page of the built book (jupyter-book build . "
+        "first) with headless Chromium, offline, into one PDF with a title "
+        "page, a table of contents, page numbers and bookmarks.",
+    )
+    pdf.add_argument(
+        "--html",
+        type=Path,
+        default=Path("_build/html"),
+        metavar="DIR",
+        help="the built site (default: _build/html)",
+    )
+    pdf.add_argument(
+        "--out",
+        type=Path,
+        metavar="FILE",
+        help="where to write the PDF (default: DIR/../pdf/book.pdf)",
     )
     commands.add_parser(
         "bench",
@@ -128,6 +151,26 @@ def _train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _pdf(args: argparse.Namespace) -> int:
+    from . import pdf
+
+    start = time.perf_counter()
+    try:
+        out = pdf.build_pdf(
+            args.html, args.out, log=lambda line: print(line, flush=True)
+        )
+    except pdf.PDFError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    from pypdf import PdfReader
+
+    pages = len(PdfReader(out).pages)
+    size = out.stat().st_size / 2**20
+    seconds = time.perf_counter() - start
+    print(f"{out}: {pages} pages, {size:.1f} MiB, in {seconds:.0f} s")
+    return 0
+
+
 def _bench(argv: list[str]) -> int:
     try:
         bench = importlib.import_module("bayesdl.bench")
@@ -160,6 +203,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "train":
             return _train(args)
+        if args.command == "pdf":
+            return _pdf(args)
         return _data(args)
     except ValueError as err:  # a bad setting, e.g. BAYESDL_PROFILE=fulll
         print(f"error: {err}", file=sys.stderr)

@@ -116,3 +116,52 @@ def smoke_build(tmp_path_factory) -> Build:
             out = tmp_path_factory.mktemp("book")
         _BUILDS["smoke"] = strict_build(out)
     return _BUILDS["smoke"]
+
+
+def need(condition: bool, reason: str) -> None:
+    """Skip, or fail in CI (``CI=true``), when a tool cannot be had."""
+    if condition:
+        return
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(f"CI must run this test: {reason}")
+    pytest.skip(reason)
+
+
+_PDFS: dict[str, Path | str] = {}
+
+
+@pytest.fixture(scope="session")
+def smoke_pdf(smoke_build) -> Path:
+    """``python -m bayesdl pdf`` over the smoke build, made once per session."""
+    if smoke_build.returncode != 0:
+        pytest.fail(f"the smoke build failed:\n{smoke_build.log[-3000:]}")
+    need(
+        bool(shutil.which("chromium") or shutil.which("chromium-browser")),
+        "no Chromium (apt-get install chromium)",
+    )
+    need(
+        bool(shutil.which("chromedriver")),
+        "no chromedriver (apt-get install chromium-driver)",
+    )
+    if "smoke" not in _PDFS:
+        out = smoke_build.out / "_build" / "pdf" / "book.pdf"
+        proc = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "bayesdl",
+                "pdf",
+                "--html",
+                str(smoke_build.html),
+                "--out",
+                str(out),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=1200,
+        )
+        _PDFS["smoke"] = out if proc.returncode == 0 else proc.stdout + proc.stderr
+    found = _PDFS["smoke"]
+    if not isinstance(found, Path):
+        pytest.fail(f"python -m bayesdl pdf failed:\n{found[-3000:]}")
+    return found
