@@ -128,9 +128,17 @@ def package_dir() -> Path:
     return Path(__file__).resolve().parent
 
 
-BUILD_PLUMBING = ("bench", "sphinxext.py", "bibstyle.py", "__main__.py")
+BUILD_PLUMBING = (
+    "bench",
+    "sphinxext.py",
+    "bibstyle.py",
+    "notebook_pages.py",
+    "nbexport.py",
+    "pdf.py",
+    "__main__.py",
+)
 """Files of the package that no chapter runs: the benchmarks, the Sphinx
-extensions and the command line. :func:`source_hash` leaves them out, so
+extensions (with the notebook export and the PDF) and the command line. :func:`source_hash` leaves them out, so
 editing them re-executes no chapter."""
 
 
