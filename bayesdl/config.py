@@ -138,8 +138,8 @@ BUILD_PLUMBING = (
     "__main__.py",
 )
 """Files of the package that no chapter runs: the benchmarks, the Sphinx
-extensions (with the notebook export and the PDF) and the command line. :func:`source_hash` leaves them out, so
-editing them re-executes no chapter."""
+extensions (with the notebook export and the PDF) and the command line.
+:func:`source_hash` leaves them out, so editing them re-executes no chapter."""
 
 
 def source_hash(root: Path | None = None) -> str:
