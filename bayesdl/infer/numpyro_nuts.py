@@ -17,24 +17,9 @@ import torch
 
 from .. import checks
 from .loop import progress_enabled
-from .nuts import NutsResult
+from .nuts import NutsResult, check_counts
 
 __all__ = ["run_numpyro_nuts"]
-
-
-def _check_counts(num_samples: object, warmup_steps: object, num_chains: object):
-    for name, value in (
-        ("num_samples", num_samples),
-        ("warmup_steps", warmup_steps),
-        ("num_chains", num_chains),
-    ):
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ValueError(f"{name} must be an int, got {value!r}.")
-    if num_samples < 2 or warmup_steps < 0 or num_chains < 1:
-        raise ValueError(
-            "num_samples must be at least 2, warmup_steps non-negative and "
-            f"num_chains positive; got {num_samples}, {warmup_steps}, {num_chains}."
-        )
 
 
 def run_numpyro_nuts(
@@ -71,7 +56,7 @@ def run_numpyro_nuts(
         ...                           warmup_steps=500)
         >>> result.max_rhat, result.flat("mu").mean()
     """
-    _check_counts(num_samples, warmup_steps, num_chains)
+    check_counts(num_samples, warmup_steps, num_chains)
     seed = checks.seed(seed)
     max_tree_depth = checks.positive_int("max_tree_depth", max_tree_depth)
     target_accept_prob = checks.positive_float("target_accept_prob", target_accept_prob)

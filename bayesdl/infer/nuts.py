@@ -51,6 +51,25 @@ class NutsResult:
         return value.reshape(-1, *value.shape[2:])
 
 
+def check_counts(num_samples: object, warmup_steps: object, num_chains: object):
+    """Refuse draw, warm-up and chain counts that no NUTS run can use.
+
+    Shared by :func:`run_nuts` and :func:`~bayesdl.infer.run_numpyro_nuts`.
+    """
+    for name, value in (
+        ("num_samples", num_samples),
+        ("warmup_steps", warmup_steps),
+        ("num_chains", num_chains),
+    ):
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ValueError(f"{name} must be an int, got {value!r}.")
+    if num_samples < 2 or warmup_steps < 0 or num_chains < 1:
+        raise ValueError(
+            "num_samples must be at least 2, warmup_steps non-negative and "
+            f"num_chains positive; got {num_samples}, {warmup_steps}, {num_chains}."
+        )
+
+
 def run_nuts(
     model: Callable,
     *args,
@@ -81,18 +100,7 @@ def run_nuts(
     from pyro.infer import MCMC, NUTS
     from pyro.ops.stats import effective_sample_size, split_gelman_rubin
 
-    for name, value in (
-        ("num_samples", num_samples),
-        ("warmup_steps", warmup_steps),
-        ("num_chains", num_chains),
-    ):
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ValueError(f"{name} must be an int, got {value!r}.")
-    if num_samples < 2 or warmup_steps < 0 or num_chains < 1:
-        raise ValueError(
-            "num_samples must be at least 2, warmup_steps non-negative and "
-            f"num_chains positive; got {num_samples}, {warmup_steps}, {num_chains}."
-        )
+    check_counts(num_samples, warmup_steps, num_chains)
     seed = checks.seed(seed)
     kernel_keys = set(inspect.signature(NUTS).parameters) - {"model", "potential_fn"}
     kernel_kwargs = {k: kwargs.pop(k) for k in list(kwargs) if k in kernel_keys}
