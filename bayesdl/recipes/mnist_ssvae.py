@@ -100,7 +100,7 @@ def ssvae_settings() -> dict[str, Any]:
         "race": {
             "num_labels": 100,
             "num_epochs": config.choose(full=2, smoke=1),
-            "sampled_epochs": config.choose(full=5, smoke=2),
+            "sampled_epochs": config.choose(full=6, smoke=2),
             "seeds": [0, 1],
         },
     }
