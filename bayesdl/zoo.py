@@ -19,8 +19,12 @@ from __future__ import annotations
 
 from .recipes._runner import REGISTRY, register
 from .recipes.fashion_vae import (
+    VAE_VARIANTS,
+    vae_bayesian_head,
+    vae_continuous_bernoulli,
     vae_data,
     vae_fashion_mnist,
+    vae_fashion_mnist_variant,
     vae_fit,
     vae_settings,
     vae_untrained,
@@ -41,6 +45,7 @@ from .recipes.sine_reference import nuts_sine
 __all__ = [
     "REGISTRY",
     "SSVAE_LABEL_COUNTS",
+    "VAE_VARIANTS",
     "bnn_mnist",
     "lenet_mnist",
     "mnist_settings",
@@ -53,8 +58,11 @@ __all__ = [
     "ssvae_mnist",
     "ssvae_settings",
     "ssvae_untrained",
+    "vae_bayesian_head",
+    "vae_continuous_bernoulli",
     "vae_data",
     "vae_fashion_mnist",
+    "vae_fashion_mnist_variant",
     "vae_fit",
     "vae_settings",
     "vae_untrained",

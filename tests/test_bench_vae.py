@@ -14,10 +14,11 @@ from bayesdl.models.vae import elbo
 
 @pytest.mark.slow
 def test_bench_vae_prints_its_table(smoke, capsys):
-    argv = ["bench", "vae", "--tutorial-epochs", "1", "--num-test", "200", "--verbose"]
+    argv = ["bench", "vae", "--tutorial-epochs", "1", "--num-val", "200", "--verbose"]
     assert cli(argv) == 0
     out = capsys.readouterr().out
     assert "chapter epoch 1:" in out and "tutorial epoch 1:" in out
+    assert "validation ELBO" in out and "test ELBO (read once" in out
     assert "seconds per epoch: chapter" in out
     assert "tutorial/chapter" in out and "seconds to reach" in out
     assert "run in turns (same load)" in out
@@ -27,7 +28,7 @@ def test_bench_vae_prints_its_table(smoke, capsys):
 
 @pytest.mark.slow
 def test_bench_vae_result(smoke):
-    r = bench.bench_vae(tutorial_epochs=3, num_test=100)
+    r = bench.bench_vae(tutorial_epochs=3, num_val=100)
     assert r["tutorial_epochs"] == 3
     assert r["chapter_epochs"] == len(r["chapter_curve"]["elbo"]) >= 1
     for key in ("chapter_epoch_seconds", "tutorial_epoch_seconds"):
@@ -41,19 +42,23 @@ def test_bench_vae_result(smoke):
     seconds = r["tutorial_curve"]["seconds"]
     assert seconds == sorted(seconds)
     assert all(math.isfinite(e) for e in r["tutorial_curve"]["elbo"])
+    assert r["chapter_val_elbo"] == r["chapter_curve"]["elbo"][-1]
+    assert math.isfinite(r["chapter_test_elbo"]) and math.isfinite(
+        r["tutorial_test_elbo"]
+    )
     expected = (
-        r["chapter_test_elbo"] >= r["target"]
+        r["chapter_val_elbo"] >= r["target"]
         and 2 * r["chapter_train_seconds"] <= r["tutorial_train_seconds"]
     )
     assert r["met"] is expected
 
 
 def test_the_verdict_needs_both_the_elbo_and_half_the_time(smoke):
-    easy = bench.bench_vae(tutorial_epochs=1, num_test=100, target=-1e9)
+    easy = bench.bench_vae(tutorial_epochs=1, num_val=100, target=-1e9)
     assert easy["met"] is (
         2 * easy["chapter_train_seconds"] <= easy["tutorial_train_seconds"]
     )
-    hard = bench.bench_vae(tutorial_epochs=1, num_test=100, target=0.0)
+    hard = bench.bench_vae(tutorial_epochs=1, num_val=100, target=0.0)
     assert hard["met"] is False  # no VAE reaches an ELBO of 0 nats on grey levels
 
 
@@ -78,5 +83,5 @@ def test_time_to_target_and_elbo_at_time():
 def test_bench_vae_rejects_bad_arguments(smoke, capsys):
     assert cli(["bench", "vae", "--tutorial-epochs", "0"]) == 2
     assert "tutorial_epochs must be a positive int" in capsys.readouterr().err
-    with pytest.raises(ValueError, match="num_test"):
-        bench.bench_vae(num_test=0)
+    with pytest.raises(ValueError, match="num_val"):
+        bench.bench_vae(num_val=0)

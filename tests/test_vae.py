@@ -249,7 +249,15 @@ def test_zoo_vae_trains_then_loads(smoke):
     first = bayesdl.zoo.vae_fashion_mnist()
     settings = bayesdl.zoo.vae_settings()
     assert first.latent_dim == settings["latent_dim"]
-    assert len(first.val_elbo) == len(first.train_elbo) == settings["num_epochs"]
+    epochs = settings["num_epochs"]
+    assert len(first.val_elbo) == len(first.train_elbo) == epochs
+    assert len(first.train_eval_elbo) == epochs
+    # the training subset is scored after the epoch as validation is: at
+    # the end, the same estimator on the first num_val training images
+    train_x, _ = bayesdl.zoo.vae_data(settings)
+    with torch.no_grad():
+        again = elbo(first, train_x[: settings["num_val"]], num_samples=20).mean()
+    assert abs(float(again) - float(first.train_eval_elbo[-1])) < 2.0
     assert first.train_seconds > 0
     second = bayesdl.zoo.vae_fashion_mnist()
     assert second.train_seconds == first.train_seconds
@@ -267,6 +275,11 @@ def test_zoo_vae_trains_then_loads(smoke):
         with pytest.warns(RuntimeWarning, match="could not be used"):
             third = bayesdl.zoo.vae_fashion_mnist()
         assert torch.isfinite(third.val_elbo).all()
+
+
+def test_vae_variant_names_are_checked(smoke):
+    with pytest.raises(ValueError, match="variant must be one of 'geometric'"):
+        bayesdl.zoo.vae_fashion_mnist_variant(variant="cosine")
 
 
 def test_vae_data_is_disjoint_from_validation(smoke):

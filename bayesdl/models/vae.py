@@ -31,7 +31,7 @@ Example::
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Protocol
 
 import pyro
@@ -303,8 +303,30 @@ def _dtype(vae: VAELike) -> torch.dtype:
     return torch.get_default_dtype()
 
 
+def _log_likelihood(vae: VAELike, z: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """log p(x | z) per image: ``vae.log_likelihood`` if it has one, else Bernoulli."""
+    own = getattr(vae, "log_likelihood", None)
+    return own(z, x) if own is not None else bernoulli_log_likelihood(vae, z, x)
+
+
+def _encoder(vae: VAELike, x: torch.Tensor, encoding) -> Callable:
+    """``encode(start, xb)``: the encoder's, or rows of a given ``(loc, scale)``."""
+    if encoding is None:
+        return lambda start, xb: vae.encode(xb)
+    loc, scale = encoding
+    _check_encoding(loc, scale, len(x))
+    if not (scale > 0).all():
+        raise ValueError("the given encoding's scale must be positive.")
+    return lambda start, xb: (
+        loc[start : start + len(xb)],
+        scale[start : start + len(xb)],
+    )
+
+
 def _batched(fn, x: torch.Tensor, batch_size: int) -> torch.Tensor:
-    return torch.cat([fn(x[i : i + batch_size]) for i in range(0, len(x), batch_size)])
+    return torch.cat(
+        [fn(i, x[i : i + batch_size]) for i in range(0, len(x), batch_size)]
+    )
 
 
 def elbo(
@@ -313,13 +335,18 @@ def elbo(
     *,
     num_samples: int = 1,
     batch_size: int = 1000,
+    encoding: tuple[torch.Tensor, torch.Tensor] | None = None,
 ) -> torch.Tensor:
     """The ELBO of every image, in nats: shape (N,).
 
     ``E_q[log p(x | z)] - KL(q(z | x) || N(0, I))``: the expectation by
     ``num_samples`` reparameterised draws of z, the KL in closed form. Runs
     in batches of ``batch_size`` images; call it under ``torch.no_grad()``
-    to evaluate (the estimate is differentiable otherwise).
+    to evaluate (the estimate is differentiable otherwise). ``q`` is the
+    encoder's, or the Gaussians ``encoding = (loc, scale)`` (N, D) given for
+    the images (e.g. refined by :func:`bayesdl.models.vae_gaps.refine_encoding`).
+    The likelihood is ``vae.log_likelihood(z, x)`` when the model has one,
+    else the Bernoulli's.
 
     Example::
 
@@ -329,15 +356,16 @@ def elbo(
     x = checks.images(x, "x", dtype=_dtype(vae))
     num_samples = checks.positive_int("num_samples", num_samples)
     batch_size = checks.positive_int("batch_size", batch_size)
+    encode = _encoder(vae, x, encoding)
 
-    def one(xb: torch.Tensor) -> torch.Tensor:
-        loc, scale = vae.encode(xb)
+    def one(start: int, xb: torch.Tensor) -> torch.Tensor:
+        loc, scale = encode(start, xb)
         _check_encoding(loc, scale, len(xb))
         kl = 0.5 * (loc**2 + scale**2 - 1.0 - 2.0 * scale.log()).sum(-1)
         rec = 0.0
         for _ in range(num_samples):
             z = loc + scale * torch.randn_like(loc)
-            rec = rec + bernoulli_log_likelihood(vae, z, xb)
+            rec = rec + _log_likelihood(vae, z, xb)
         return rec / num_samples - kl
 
     return _batched(one, x, batch_size)
@@ -349,13 +377,15 @@ def iwae(
     k: int,
     *,
     batch_size: int = 250,
+    encoding: tuple[torch.Tensor, torch.Tensor] | None = None,
 ) -> torch.Tensor:
     """The importance-weighted bound (IWAE) on log p(x) with ``k`` samples: (N,).
 
     ``log (1/k) sum_i p(x | z_i) p(z_i) / q(z_i | x)`` with ``z_i ~ q(z | x)``
     and ``p(z) = N(0, I)`` (Burda et al., 2016). Its expectation is at least
     the ELBO, equals it at ``k = 1`` and rises towards ``log p(x)`` as ``k``
-    grows. Memory grows as ``batch_size * k`` decoded images.
+    grows. Memory grows as ``batch_size * k`` decoded images. ``encoding``
+    and the likelihood as in :func:`elbo`.
 
     Example::
 
@@ -365,16 +395,17 @@ def iwae(
     x = checks.images(x, "x", dtype=_dtype(vae))
     k = checks.positive_int("k", k)
     batch_size = checks.positive_int("batch_size", batch_size)
+    encode = _encoder(vae, x, encoding)
 
     # iwae-start
-    def one(xb: torch.Tensor) -> torch.Tensor:
-        loc, scale = vae.encode(xb)
+    def one(start: int, xb: torch.Tensor) -> torch.Tensor:
+        loc, scale = encode(start, xb)
         _check_encoding(loc, scale, len(xb))
         q = dist.Normal(loc, scale).to_event(1)
         z = q.rsample((k,))  # (k, B, D)
         log_prior = -0.5 * (z**2).sum(-1) - 0.5 * z.shape[-1] * math.log(2 * math.pi)
         xs = xb.expand(k, *xb.shape).reshape(-1, *xb.shape[1:])
-        ll = bernoulli_log_likelihood(vae, z.reshape(-1, z.shape[-1]), xs)
+        ll = _log_likelihood(vae, z.reshape(-1, z.shape[-1]), xs)
         log_w = ll.view(k, -1) + log_prior - q.log_prob(z)
         return torch.logsumexp(log_w, dim=0) - math.log(k)
 

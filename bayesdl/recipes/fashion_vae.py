@@ -23,12 +23,22 @@ from ._runner import (
 )
 
 __all__ = [
+    "VAE_VARIANTS",
+    "vae_bayesian_head",
+    "vae_continuous_bernoulli",
     "vae_data",
     "vae_fashion_mnist",
+    "vae_fashion_mnist_variant",
     "vae_fit",
     "vae_settings",
     "vae_untrained",
 ]
+
+VAE_VARIANTS: dict[str, dict[str, Any]] = {
+    "geometric": {"schedule": "geometric", "final_lr": 1e-4},
+}
+"""Settings compared with :func:`vae_settings` on the validation set, by name:
+what each changes (:func:`vae_fashion_mnist_variant` trains them)."""
 
 
 def vae_settings() -> dict[str, Any]:
@@ -150,6 +160,56 @@ def vae_fit(
     )
 
 
+def _train(
+    name: str,
+    settings: dict[str, Any],
+    make: Callable[[], torch.nn.Module],
+    sources: list[Any],
+    seed: int,
+) -> torch.nn.Module:
+    """Train ``make()`` on :func:`vae_data` with :func:`vae_fit`; record per epoch.
+
+    After every epoch (off the clock) the ELBO per image of the validation
+    set and of as many training images (the first of the training split),
+    by :func:`bayesdl.models.vae.elbo` with one draw each: the same
+    estimator, so the two compare.
+    """
+    from ..models.vae import elbo
+
+    def fit(vae: torch.nn.Module, seed: int):
+        train_x, val_x = vae_data(settings)
+        dev = config.device()
+        train_x, val_x = train_x.to(dev), val_x.to(dev)
+        seen_x = train_x[: len(val_x)]
+        per_epoch = -(-len(train_x) // settings["batch_size"])
+        val_elbo: list[float] = []
+        train_eval_elbo: list[float] = []
+
+        def score(epoch: int) -> None:  # after each epoch, off the clock
+            with torch.no_grad():
+                val_elbo.append(float(elbo(vae, val_x).mean()))
+                train_eval_elbo.append(float(elbo(vae, seen_x).mean()))
+
+        result = vae_fit(vae, train_x, settings, seed=seed, on_epoch_end=score)
+        per_image = -torch.tensor(result.losses, dtype=torch.float64) / len(train_x)
+        history = {
+            "train_elbo": per_image.view(-1, per_epoch).mean(1),
+            "train_eval_elbo": torch.tensor(train_eval_elbo),
+            "val_elbo": torch.tensor(val_elbo),
+        }
+        return result, history
+
+    return run(
+        name,
+        make=make,
+        fit=fit,
+        settings=settings,
+        seed=seed,
+        sources=[__name__, *sources],
+        history=("train_elbo", "train_eval_elbo", "val_elbo"),
+    )
+
+
 @register("vae_fashion_mnist", "the VAE of the Fashion-MNIST chapter")
 def vae_fashion_mnist(*, seed: int = 0) -> torch.nn.Module:
     """The chapter's VAE, trained on Fashion-MNIST (see :func:`vae_settings`).
@@ -158,8 +218,10 @@ def vae_fashion_mnist(*, seed: int = 0) -> torch.nn.Module:
     through :func:`bayesdl.infer.fit_svi`, then loaded from the cache.
     Returns a :class:`~bayesdl.models.vae.VAE` in evaluation mode with
     ``losses`` (the loss of every step), ``train_seconds``, and per epoch
-    ``train_elbo`` (mean training ELBO per image over the epoch's steps) and
-    ``val_elbo`` (ELBO per image of the validation set after the epoch).
+    ``train_elbo`` (mean training ELBO per image over the epoch's steps),
+    ``train_eval_elbo`` (ELBO per image of ``num_val`` training images after
+    the epoch) and ``val_elbo`` (ELBO per image of the validation set after
+    the epoch).
 
     Example::
 
@@ -167,35 +229,110 @@ def vae_fashion_mnist(*, seed: int = 0) -> torch.nn.Module:
         >>> images = vae.sample(16)
     """
     from ..models import vae as vae_module
-    from ..models.vae import elbo
 
     settings = vae_settings()
-
-    def fit(vae: torch.nn.Module, seed: int):
-        train_x, val_x = vae_data(settings)
-        dev = config.device()
-        train_x, val_x = train_x.to(dev), val_x.to(dev)
-        per_epoch = -(-len(train_x) // settings["batch_size"])
-        val_elbo: list[float] = []
-
-        def validate(epoch: int) -> None:  # after each epoch, off the clock
-            with torch.no_grad():
-                val_elbo.append(float(elbo(vae, val_x).mean()))
-
-        result = vae_fit(vae, train_x, settings, seed=seed, on_epoch_end=validate)
-        per_image = -torch.tensor(result.losses, dtype=torch.float64) / len(train_x)
-        history = {
-            "train_elbo": per_image.view(-1, per_epoch).mean(1),
-            "val_elbo": torch.tensor(val_elbo),
-        }
-        return result, history
-
-    return run(
+    return _train(
         "vae_fashion_mnist",
-        make=lambda: vae_untrained(settings),
-        fit=fit,
-        settings=settings,
-        seed=seed,
-        sources=[vae_module, __name__],
-        history=("train_elbo", "val_elbo"),
+        settings,
+        lambda: vae_untrained(settings),
+        [vae_module],
+        seed,
     )
+
+
+@register("vae_fashion_mnist_variant", "the chapter's VAE with other settings")
+def vae_fashion_mnist_variant(
+    *, variant: str = "geometric", seed: int = 0
+) -> torch.nn.Module:
+    """The chapter's VAE trained with the settings of ``VAE_VARIANTS[variant]``.
+
+    Everything else as :func:`vae_fashion_mnist` (data, epochs, records),
+    so the validation ELBOs compare. ``"geometric"``: the learning rate
+    warms up as the chapter's to the same peak, then decays geometrically
+    to ``final_lr`` instead of along a cosine to zero.
+
+    Example::
+
+        >>> other = vae_fashion_mnist_variant(variant="geometric")
+        >>> float(other.val_elbo[-1])
+    """
+    from ..models import vae as vae_module
+
+    if variant not in VAE_VARIANTS:
+        raise ValueError(
+            f"variant must be one of {', '.join(map(repr, VAE_VARIANTS))}, "
+            f"got {variant!r}."
+        )
+    settings = dict(vae_settings(), **VAE_VARIANTS[variant])
+    return _train(
+        f"vae_fashion_mnist_{variant}",
+        settings,
+        lambda: vae_untrained(settings),
+        [vae_module],
+        seed,
+    )
+
+
+def _short_settings() -> dict[str, Any]:
+    """The chapter's settings for the exercises' short runs."""
+    return dict(vae_settings(), num_epochs=config.choose(full=3, smoke=1))
+
+
+@register("vae_continuous_bernoulli", "a short continuous-Bernoulli VAE")
+def vae_continuous_bernoulli(*, seed: int = 0) -> torch.nn.Module:
+    """The chapter's VAE with a continuous Bernoulli likelihood, trained briefly.
+
+    A :class:`~bayesdl.models.vae_variants.ContinuousBernoulliVAE` of the
+    chapter's architecture, trained as :func:`vae_fashion_mnist` but for
+    fewer epochs (3 in the full profile); the same records per epoch.
+
+    Example::
+
+        >>> cb = vae_continuous_bernoulli()
+        >>> cb.mean(cb.encode(images)[0])      # the pixels' means
+    """
+    from ..models import vae as vae_module
+    from ..models import vae_variants
+
+    settings = _short_settings()
+
+    def make() -> torch.nn.Module:
+        return vae_variants.ContinuousBernoulliVAE(
+            settings["num_train"],
+            settings["latent_dim"],
+            settings["hidden"],
+            activation=settings["activation"],
+        )
+
+    return _train(
+        "vae_continuous_bernoulli", settings, make, [vae_module, vae_variants], seed
+    )
+
+
+@register("vae_bayesian_head", "a short VAE with a Bayesian last decoder layer")
+def vae_bayesian_head(*, seed: int = 0) -> torch.nn.Module:
+    """The chapter's VAE with a Bayesian last decoder layer, trained briefly.
+
+    A :class:`~bayesdl.models.vae_variants.BayesianHeadVAE` (prior N(0, 1)
+    on the head's weights) of the chapter's architecture, trained as
+    :func:`vae_continuous_bernoulli` is.
+
+    Example::
+
+        >>> vae = vae_bayesian_head()
+        >>> draws = vae.decode_draws(vae.encode(images)[0], 20)
+    """
+    from ..models import vae as vae_module
+    from ..models import vae_variants
+
+    settings = _short_settings()
+
+    def make() -> torch.nn.Module:
+        return vae_variants.BayesianHeadVAE(
+            settings["num_train"],
+            settings["latent_dim"],
+            settings["hidden"],
+            activation=settings["activation"],
+        )
+
+    return _train("vae_bayesian_head", settings, make, [vae_module, vae_variants], seed)
