@@ -89,15 +89,15 @@ def test_ssvae_unlabelled_elbo_sums_over_labels_for_a_fixed_style():
     # Redo it by hand with the same z draws: z = loc + scale * eps.
     pyro.set_rng_seed(0)
     flat = x.reshape(3, -1)
-    logq_y = ss._logits_y(flat).log_softmax(-1)  # (3, 10)
+    logq_y = ss.classifier_logits(flat).log_softmax(-1)  # (3, 10)
     ys = torch.arange(10).view(10, 1)
-    loc, scale = ss._encode(flat, ys)  # (10, 3, 2)
+    loc, scale = ss.style_posterior(flat, ys)  # (10, 3, 2)
     eps = torch.randn(10, 3, 2)
     z = loc + scale * eps
     log_p = (
         dist.Normal(0.0, 1.0).log_prob(z).sum(-1)
         + math.log(0.1)
-        + ss._likelihood(z, ys).log_prob(flat)
+        + ss.likelihood(z, ys).log_prob(flat)
     )
     log_q_z = dist.Normal(loc, scale).log_prob(z).sum(-1)
     elbo = (logq_y.exp().T * (log_p - log_q_z - logq_y.T)).sum()
@@ -261,8 +261,8 @@ def test_zoo_refuses_unsupported_label_counts():
 def test_zoo_smoke_model_trains_caches_and_beats_chance(smoke):
     ss = bayesdl.zoo.ssvae_mnist(num_labels=100)
     assert not ss.training and ss.train_seconds > 0
-    assert len(ss.test_accuracy) == bayesdl.zoo.ssvae_settings()["m2"]["num_epochs"]
-    assert float(ss.test_accuracy[-1]) > 0.2  # chance is 0.1
+    assert len(ss.val_accuracy) == bayesdl.zoo.ssvae_settings()["m2"]["num_epochs"]
+    assert float(ss.val_accuracy[-1]) > 0.2  # chance is 0.1
     again = bayesdl.zoo.ssvae_mnist(num_labels=100)
     assert again.train_seconds == ss.train_seconds  # loaded, not retrained
     assert again.features.train_seconds == ss.features.train_seconds > 0
@@ -297,13 +297,86 @@ def test_zoo_retrains_an_ssvae_with_a_bad_history(damage, smoke, tmp_path, monke
     path = next(tmp_path.glob("ssvae_mnist_100-*.pt"))
     record = torch.load(path, weights_only=True)
     if damage == "missing":
-        record["artifact"].pop("test_accuracy")
+        record["artifact"].pop("val_accuracy")
     else:
-        record["artifact"]["test_accuracy"] = torch.tensor([7.5, float("nan")])
+        record["artifact"]["val_accuracy"] = torch.tensor([7.5, float("nan")])
     bayesdl.cache.save_atomic(record, path)
     with pytest.warns(RuntimeWarning, match="could not be used"):
         ss = bayesdl.zoo.ssvae_mnist(num_labels=100)
-    assert torch.isfinite(ss.test_accuracy).all()
+    assert torch.isfinite(ss.val_accuracy).all()
+
+
+@pytest.mark.slow
+def test_ssvae_training_never_reads_the_test_set(smoke, tmp_path, monkeypatch):
+    """Issue 19: M1, M2 and both baselines train from a fresh cache with the
+    test set's loader replaced by one that raises."""
+    monkeypatch.setenv("BAYESDL_CACHE", str(tmp_path))
+    real_load = bayesdl.data.load
+    read = []
+
+    def train_split_only(name, split, *args, **kwargs):
+        read.append((name, split))
+        if split != "train":
+            raise AssertionError(f"training read the {name} {split} set")
+        return real_load(name, split, *args, **kwargs)
+
+    monkeypatch.setattr(bayesdl.data, "load", train_split_only)
+    monkeypatch.setattr(bayesdl.data.store, "load", train_split_only)
+    with pytest.raises(AssertionError, match="test set"):  # the guard bites
+        bayesdl.data.load("mnist", "test")
+    read.clear()
+    ss = bayesdl.zoo.ssvae_mnist(num_labels=100)
+    bayesdl.zoo.ssvae_mnist(num_labels=100, enumerate_labels=False, num_epochs=1)
+    bayesdl.zoo.ssvae_baseline_mnist(num_labels=100)
+    bayesdl.zoo.ssvae_m1_classifier_mnist(num_labels=100)
+    assert read and set(read) == {("mnist", "train")}  # trained, and from train
+    assert len(list(tmp_path.glob("ssvae_*.pt"))) == 5  # M1 too
+    assert len(ss.val_accuracy) == bayesdl.zoo.ssvae_settings()["m2"]["num_epochs"]
+
+
+def test_ssvae_data_holds_out_a_disjoint_validation_split(smoke):
+    settings = bayesdl.zoo.ssvae_settings()
+    train_x, train_y = bayesdl.zoo.ssvae_data(settings)
+    val_x, val_y = bayesdl.zoo.ssvae_data(settings, "val")
+    assert len(train_x) == settings["num_train"] and len(val_x) == settings["num_val"]
+    train_rows = {r.numpy().tobytes() for r in train_x.flatten(1)}
+    val_rows = {r.numpy().tobytes() for r in val_x.flatten(1)}
+    assert not train_rows & val_rows
+    assert val_y.bincount(minlength=10).min() > 0
+    with pytest.raises(ValueError, match="'train' or 'val'"):
+        bayesdl.zoo.ssvae_data(settings, "test")
+
+
+def test_paper_alpha_is_a_tenth_of_n_over_the_labelled_count():
+    from bayesdl.recipes.mnist_ssvae import paper_alpha
+
+    assert paper_alpha(50_000, 100) == pytest.approx(50.0)
+    assert paper_alpha(50_000, 3000) == pytest.approx(5000 / 3000)
+    with pytest.raises(ValueError, match="num_labels"):
+        paper_alpha(50_000, 0)
+
+
+def test_the_chosen_settings_are_among_the_compared_ones():
+    settings = bayesdl.zoo.ssvae_settings()
+    chosen = {k: settings["m2"][k] for k in ("alpha", "code_draws")}
+    assert chosen in settings["sweep"]["candidates"]
+
+
+def test_mixed_batches_draw_codes_when_given_scales():
+    codes = torch.randn(50, 4)
+    labels = torch.arange(10).repeat(5)
+    lab = torch.arange(10)
+    scales = torch.full((50, 4), 0.5)
+    plain = MixedBatches(codes, labels, lab, batch_size=20, labelled_per_batch=5)
+    noisy = MixedBatches(
+        codes, labels, lab, batch_size=20, labelled_per_batch=5, scales=scales
+    )
+    (xp, yp), (xn, yn) = next(iter(plain)), next(iter(noisy))
+    assert torch.equal(yp, yn)  # the same rows, in the same order
+    assert xn.shape == xp.shape and not torch.allclose(xn, xp)
+    assert (xn - xp).std() == pytest.approx(0.5, rel=0.3)
+    with pytest.raises(ValueError, match="scales must be a positive tensor"):
+        MixedBatches(codes, labels, lab, scales=-scales)
 
 
 # -- the probe's findings (issue 21) -------------------------------------------

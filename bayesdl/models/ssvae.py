@@ -25,8 +25,7 @@ Example::
 
 from __future__ import annotations
 
-import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 
 import pyro
 import pyro.distributions as dist
@@ -36,231 +35,18 @@ from pyro.nn import PyroModule
 from torch import nn
 
 from .. import checks
+from ..data.splits import labelled_split
+from ..infer.feeding import MixedBatches
+from .m1 import M1, NUM_PIXELS, _bernoulli, _mlp, _normal
 
 __all__ = [
+    "M1",
     "MixedBatches",
     "SSVAE",
     "labelled_split",
 ]
 
 NUM_CLASSES = 10
-NUM_PIXELS = 28 * 28
-
-
-def labelled_split(
-    labels: torch.Tensor, num_labels: int, seed: int = 0
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Indices of a class-balanced labelled subset and of the rest.
-
-    ``num_labels / 10`` images of every class are drawn at random (a
-    ``torch.Generator`` seeded with ``seed``); all others are the unlabelled
-    set. Both index tensors are sorted, so the split depends on the seed only.
-
-    Example::
-
-        >>> _, train_y = bayesdl.data.load("mnist", "train")
-        >>> lab, unlab = labelled_split(train_y, 100, seed=0)
-        >>> train_y[lab].bincount()             # ten of every digit
-        tensor([10, 10, 10, 10, 10, 10, 10, 10, 10, 10])
-    """
-    labels = checks.labels(labels, num_classes=NUM_CLASSES)
-    num_labels = checks.positive_int("num_labels", num_labels)
-    seed = checks.seed(seed)
-    if num_labels % NUM_CLASSES:
-        raise ValueError(
-            f"num_labels must be a multiple of {NUM_CLASSES} (the same number "
-            f"of images per class), got {num_labels}."
-        )
-    per_class = num_labels // NUM_CLASSES
-    counts = torch.bincount(labels, minlength=NUM_CLASSES)
-    if int(counts.min()) < per_class or num_labels >= len(labels):
-        raise ValueError(
-            f"cannot draw {per_class} labelled images per class and keep some "
-            f"unlabelled: the smallest class has {int(counts.min())} images "
-            f"and there are {len(labels)} in all."
-        )
-    gen = torch.Generator().manual_seed(seed)
-    picked = []
-    for cls in range(NUM_CLASSES):
-        members = (labels == cls).nonzero().squeeze(1)
-        order = torch.randperm(len(members), generator=gen)
-        picked.append(members[order[:per_class]])
-    labelled = torch.cat(picked).sort().values
-    mask = torch.ones(len(labels), dtype=torch.bool)
-    mask[labelled] = False
-    return labelled, mask.nonzero().squeeze(1)
-
-
-class MixedBatches:
-    """Mini-batches that each mix labelled and unlabelled images.
-
-    One epoch is one pass over the unlabelled images in a fresh random order,
-    ``batch_size`` of them per batch; every batch also holds
-    ``labelled_per_batch`` labelled images, drawn in turn from a shuffled
-    labelled set that is reshuffled whenever it runs out. Each batch is a
-    tuple ``(images, labels)``: the labelled images first, then the
-    unlabelled ones, whose label is ``-1`` (missing). ``images`` may also be
-    a 2-d tensor of codes, one row per image (see :meth:`SSVAE.code`).
-
-    Example::
-
-        >>> lab, _ = labelled_split(train_y, 100)
-        >>> batches = MixedBatches(train_x, train_y, lab, seed=0)
-        >>> x, y = next(iter(batches))       # y == -1 marks a missing label
-        >>> len(batches)                     # batches per epoch
-    """
-
-    def __init__(
-        self,
-        images: torch.Tensor,
-        labels: torch.Tensor,
-        labelled_index: torch.Tensor,
-        *,
-        batch_size: int = 200,
-        labelled_per_batch: int = 100,
-        seed: int = 0,
-    ) -> None:
-        if isinstance(images, torch.Tensor) and images.ndim == 2:
-            if not images.is_floating_point() or len(images) == 0:
-                raise ValueError("codes must be a non-empty floating-point tensor.")
-        else:
-            checks.images(images)
-        self.images = images
-        labels = checks.labels(labels, n=len(images))
-        index = checks.labels(
-            labelled_index, num_classes=len(images), name="labelled_index"
-        )
-        if (
-            len(index) == 0
-            or len(index) >= len(images)
-            or index.unique().numel() < len(index)
-        ):
-            raise ValueError(
-                "labelled_index must hold distinct indices of some, but not all, "
-                f"of the {len(images)} images; got {len(index)} indices."
-            )
-        self.batch_size = checks.positive_int("batch_size", batch_size)
-        self.labelled_per_batch = checks.positive_int(
-            "labelled_per_batch", labelled_per_batch
-        )
-        dev = images.device
-        self.labelled = index.to(dev)
-        mask = torch.ones(len(images), dtype=torch.bool, device=dev)
-        mask[self.labelled] = False
-        self.unlabelled = mask.nonzero().squeeze(1)
-        self.labels = labels.to(dev)
-        self.generator = torch.Generator().manual_seed(checks.seed(seed))
-        self._queue = self.labelled[:0]
-
-    @property
-    def num_labelled(self) -> int:
-        """How many images carry a label."""
-        return len(self.labelled)
-
-    @property
-    def num_unlabelled(self) -> int:
-        """How many images do not."""
-        return len(self.unlabelled)
-
-    def __len__(self) -> int:
-        return math.ceil(self.num_unlabelled / self.batch_size)
-
-    def _next_labelled(self) -> torch.Tensor:
-        want = min(self.labelled_per_batch, self.num_labelled)
-        while len(self._queue) < want:
-            order = torch.randperm(self.num_labelled, generator=self.generator)
-            self._queue = torch.cat(
-                [self._queue, self.labelled[order.to(self._queue.device)]]
-            )
-        out, self._queue = self._queue[:want], self._queue[want:]
-        return out
-
-    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        order = torch.randperm(self.num_unlabelled, generator=self.generator)
-        order = self.unlabelled[order.to(self.unlabelled.device)]
-        for start in range(0, len(order), self.batch_size):
-            unlab = order[start : start + self.batch_size]
-            lab = self._next_labelled()
-            x = torch.cat([self.images[lab], self.images[unlab]])
-            y = torch.cat([self.labels[lab], torch.full_like(unlab, -1)])
-            yield x, y
-
-
-def _mlp(sizes: Sequence[int], activation: type[nn.Module]) -> nn.Sequential:
-    layers: list[nn.Module] = []
-    for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
-        if i:
-            layers.append(activation())
-        layers.append(nn.Linear(a, b))
-    return nn.Sequential(*layers)
-
-
-def _bernoulli(logits: torch.Tensor) -> dist.TorchDistribution:
-    # Grey pixels in [0, 1] are scored by the Bernoulli log-density
-    # x log p + (1 - x) log(1 - p), the usual cross-entropy of a VAE; the
-    # support check (x in {0, 1}) is switched off for that reason alone.
-    return dist.Bernoulli(logits=logits, validate_args=False).to_event(1)
-
-
-def _normal(params: torch.Tensor) -> dist.TorchDistribution:
-    loc, raw = params.chunk(2, dim=-1)
-    return dist.Normal(loc, F.softplus(raw) + 1e-3, validate_args=False).to_event(1)
-
-
-class M1(PyroModule):
-    """Kingma et al.'s M1: a plain VAE whose latent code serves as features.
-
-    p(z1) = Normal(0, I), p(x|z1) = Bernoulli(decoder(z1)); q(z1|x) Normal.
-    Trained on images alone (no labels), it maps an image to a
-    ``z_dim``-dimensional code in which the digits are far easier to tell
-    apart than in pixel space; the stacked model M1+M2 runs M2 on that code.
-
-    Example::
-
-        >>> m1 = M1(num_data=60_000)
-        >>> bayesdl.infer.fit_svi(m1.model, m1.guide, data=(images,),
-        ...                       batch_size=250, num_epochs=10, lr=1e-3)
-        >>> loc, scale = m1.encode(images[:5])          # (5, 50) each
-    """
-
-    def __init__(
-        self, num_data: int = 1, *, z_dim: int = 50, hidden: int = 500
-    ) -> None:
-        super().__init__()
-        self.num_data = checks.positive_int("num_data", num_data)
-        self.z_dim = checks.positive_int("z_dim", z_dim)
-        hidden = checks.positive_int("hidden", hidden)
-        act = nn.ReLU
-        self.encoder = _mlp([NUM_PIXELS, hidden, 2 * self.z_dim], act)
-        self.decoder = _mlp([self.z_dim, hidden, NUM_PIXELS], act)
-
-    def _encode(self, flat: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        loc, raw = self.encoder(flat).chunk(2, dim=-1)
-        return loc, F.softplus(raw) + 1e-4
-
-    def _dtype(self) -> torch.dtype:
-        return next(self.parameters()).dtype
-
-    def model(self, x: torch.Tensor) -> None:
-        """p(z1) p(x|z1), the batch scaled to ``num_data`` images."""
-        flat = checks.images(x, "x", dtype=self._dtype()).reshape(len(x), NUM_PIXELS)
-        with pyro.plate("images", self.num_data, subsample_size=len(flat)):
-            prior = dist.Normal(flat.new_zeros(self.z_dim), 1.0).to_event(1)
-            z = pyro.sample("z1", prior.expand([len(flat)]))
-            pyro.sample("x", _bernoulli(self.decoder(z)), obs=flat)
-
-    def guide(self, x: torch.Tensor) -> None:
-        """q(z1|x)."""
-        flat = checks.images(x, "x", dtype=self._dtype()).reshape(len(x), NUM_PIXELS)
-        with pyro.plate("images", self.num_data, subsample_size=len(flat)):
-            loc, scale = self._encode(flat)
-            pyro.sample("z1", dist.Normal(loc, scale).to_event(1))
-
-    @torch.no_grad()
-    def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """``(loc, scale)`` of q(z1|x), each (N, z_dim)."""
-        flat = checks.images(x, "x", dtype=self._dtype()).reshape(len(x), NUM_PIXELS)
-        return self._encode(flat.to(next(self.parameters()).device))
 
 
 def _plate(name: str, size: int, batch: torch.Tensor) -> pyro.plate:
@@ -279,15 +65,17 @@ class SSVAE(PyroModule):
     sets: the model's plates scale each mini-batch to them, so that a step's
     loss estimates minus the ELBO of the whole data set (plus the supervised
     term). ``alpha`` weighs the supervised term ``log q(y|x)`` of each labelled
-    image (Pyro's example uses tens; with 100 labels against 59,900
-    unlabelled images the classifier learns much faster with thousands).
+    image; Kingma et al.'s weight ``0.1 N`` on the mean over the labelled
+    set is ``0.1 N / num_labelled`` per image. With the term, the objective
+    is no longer a bound on the data's likelihood.
     With ``enumerate_labels=False`` the guide samples the missing labels
     instead of summing over them (the score-function route, for comparison).
 
     Without ``features`` the model observes the pixels (Bernoulli). With a
     trained, frozen :class:`M1` as ``features`` it is the stacked M1+M2: each
-    image enters as a draw of M1's code z1 ~ q(z1|x), which M2 models with a
-    Normal p(z1|y,z); images are generated through M1's decoder.
+    image enters as the mean of M1's code q(z1|x), which M2 models with a
+    Normal p(z1|y,z), so the bound is on the density of that code, not of
+    the image; images are generated through M1's decoder.
 
     The networks: the classifier q(y|x) is an MLP with ``classifier_hidden``
     layers; q(z|x,y) and p(x|y,z) have one hidden layer of ``hidden`` units.
@@ -387,10 +175,19 @@ class SSVAE(PyroModule):
             ]
         )
 
-    def _logits_y(self, h: torch.Tensor) -> torch.Tensor:
+    def classifier_logits(self, h: torch.Tensor) -> torch.Tensor:
+        """Logits (..., 10) of the classifier q(y|x) for M2's inputs ``h``.
+
+        ``h`` is what M2 reads: flat pixels (N, 784), or the stacked model's
+        code of M1 (N, z1). Gradients flow (it is a piece of the guide).
+        """
         return self.classifier(h)
 
-    def _encode(self, h: torch.Tensor, y: torch.Tensor):
+    def style_posterior(self, h: torch.Tensor, y: torch.Tensor):
+        """``(loc, scale)`` of q(z|x,y) for M2's inputs ``h`` and labels ``y``.
+
+        ``y`` of shape (10, 1) gives all ten labels at once, (10, N, z_dim).
+        """
         # W [h; onehot(y)] = W_h h + W_y[y]: the image part is shared by all
         # labels; y of shape (10, 1) (enumerated) broadcasts to (10, N, H).
         out = self.encoder_out(self.encoder_x(h) + self.encoder_y(y))
@@ -400,7 +197,8 @@ class SSVAE(PyroModule):
     def _decode(self, z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         return self.decoder_out(self.decoder_z(z) + self.decoder_y(y))
 
-    def _likelihood(self, z: torch.Tensor, y: torch.Tensor) -> dist.TorchDistribution:
+    def likelihood(self, z: torch.Tensor, y: torch.Tensor) -> dist.TorchDistribution:
+        """p(x|y,z) (pixels) or, stacked, p(z1|y,z): a distribution over M2's inputs."""
         out = self._decode(z, y)
         return _bernoulli(out) if self.features is None else _normal(out)
 
@@ -472,9 +270,10 @@ class SSVAE(PyroModule):
                 ).to_event(1)
                 z = pyro.sample("z_labelled", prior.expand([len(xl)]))
                 pyro.sample("y_labelled", flat_prior, obs=yl)
-                pyro.sample("x_labelled", self._likelihood(z, yl), obs=xl)
-                if self.alpha:
-                    log_q = dist.Categorical(logits=self._logits_y(xl)).log_prob(yl)
+                pyro.sample("x_labelled", self.likelihood(z, yl), obs=xl)
+                if self.alpha:  # the guide's classifier, read on purpose
+                    logits = self.classifier_logits(xl)
+                    log_q = dist.Categorical(logits=logits).log_prob(yl)
                     pyro.factor("supervised", self.alpha * log_q)
         if len(xu):
             with _plate("unlabelled", self.num_unlabelled, xu):
@@ -483,14 +282,14 @@ class SSVAE(PyroModule):
                 ).to_event(1)
                 z = pyro.sample("z", prior.expand([len(xu)]))
                 y = pyro.sample("y", flat_prior)
-                pyro.sample("x", self._likelihood(z, y), obs=xu)
+                pyro.sample("x", self.likelihood(z, y), obs=xu)
 
     def guide(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> None:
         """q(z|x,y) where y is seen; q(y|x) q(z|x,y) where it is missing."""
         xl, yl, xu = self._split(x, labels)
         if len(xl):
             with _plate("labelled", self.num_labelled, xl):
-                loc, scale = self._encode(xl, yl)
+                loc, scale = self.style_posterior(xl, yl)
                 pyro.sample(
                     "z_labelled",
                     dist.Normal(loc, scale, validate_args=False).to_event(1),
@@ -498,9 +297,10 @@ class SSVAE(PyroModule):
         if len(xu):
             with _plate("unlabelled", self.num_unlabelled, xu):
                 infer = {"enumerate": "parallel"} if self.enumerate_labels else {}
-                q_y = dist.Categorical(logits=self._logits_y(xu), validate_args=False)
+                logits = self.classifier_logits(xu)
+                q_y = dist.Categorical(logits=logits, validate_args=False)
                 y = pyro.sample("y", q_y, infer=infer)
-                loc, scale = self._encode(xu, y)
+                loc, scale = self.style_posterior(xu, y)
                 pyro.sample(
                     "z", dist.Normal(loc, scale, validate_args=False).to_event(1)
                 )
@@ -526,7 +326,9 @@ class SSVAE(PyroModule):
         batch_size = checks.positive_int("batch_size", batch_size)
         dev = self._device()
         out = [
-            self._logits_y(self._inputs(x[i : i + batch_size].to(dev))).softmax(-1)
+            self.classifier_logits(self._inputs(x[i : i + batch_size].to(dev))).softmax(
+                -1
+            )
             for i in range(0, len(x), batch_size)
         ]
         return torch.cat(out).cpu()
@@ -544,7 +346,7 @@ class SSVAE(PyroModule):
         x = checks.images(x, "x", dtype=self._dtype())
         labels = checks.labels(labels, n=len(x))
         dev = self._device()
-        loc, scale = self._encode(self._inputs(x.to(dev)), labels.to(dev))
+        loc, scale = self.style_posterior(self._inputs(x.to(dev)), labels.to(dev))
         return loc.cpu(), scale.cpu()
 
     @torch.no_grad()

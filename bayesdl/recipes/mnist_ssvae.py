@@ -1,4 +1,8 @@
-"""The semi-supervised chapter's recipes: M1, M1+M2 and the supervised baseline.
+"""The semi-supervised chapter's recipes: M1, M1+M2 and the supervised baselines.
+
+A stratified tenth of MNIST's training images is held out as a validation
+set (:func:`ssvae_data` with ``split="val"``); every model here trains on
+the rest, and records its validation accuracy, never the test set's.
 
 Example::
 
@@ -14,19 +18,16 @@ from typing import Any
 
 import torch
 
-from .. import config, data
+from .. import checks, config, data
 from ..infer import loop
-from ._runner import (
-    register,
-    run,
-    training_set,
-)
+from ._runner import register, run
 
 __all__ = [
     "SSVAE_LABEL_COUNTS",
     "ssvae_baseline_mnist",
     "ssvae_data",
     "ssvae_m1",
+    "ssvae_m1_classifier_mnist",
     "ssvae_mnist",
     "ssvae_settings",
     "ssvae_untrained",
@@ -42,8 +43,13 @@ def ssvae_settings() -> dict[str, Any]:
 
     ``m1``: the VAE trained on all training images, whose code is M2's
     input; ``m2``: the semi-supervised model; ``baseline``: the
-    supervised-only classifier of the same shape; ``split_seed`` draws the
-    labelled images. The profile picks the sizes.
+    supervised-only classifiers; ``num_val`` training images are held out
+    for validation and the models train on ``num_train`` others;
+    ``split_seed`` draws both splits; ``sweep`` lists the settings of M2
+    (``alpha``, and ``code_draws``: M2 on draws of M1's code rather than its
+    mean) compared on the validation set (100 labels, short runs), and
+    ``race`` the short runs that race enumeration against sampling. The profile picks
+    the sizes.
 
     Example::
 
@@ -51,7 +57,8 @@ def ssvae_settings() -> dict[str, Any]:
         200
     """
     return {
-        "num_train": config.choose(full=60_000, smoke=3_500),
+        "num_train": config.choose(full=50_000, smoke=3_500),
+        "num_val": config.choose(full=10_000, smoke=500),
         "split_seed": 0,
         "m1": {
             "z_dim": 50,
@@ -66,6 +73,7 @@ def ssvae_settings() -> dict[str, Any]:
             "hidden": 500,
             "classifier_hidden": [500],
             "alpha": 3000.0,
+            "code_draws": False,
             "batch_size": 200,
             "labelled_per_batch": 32,
             "num_epochs": config.choose(full=8, smoke=2),
@@ -77,24 +85,75 @@ def ssvae_settings() -> dict[str, Any]:
             "batch_size": 100,
             "lr": 1e-3,
         },
+        "sweep": {
+            "num_labels": 100,
+            "num_epochs": config.choose(full=2, smoke=1),
+            "candidates": [
+                {
+                    "alpha": paper_alpha(config.choose(full=50_000, smoke=3_500), 100),
+                    "code_draws": False,
+                },
+                {"alpha": 3000.0, "code_draws": False},
+                {"alpha": 3000.0, "code_draws": True},
+            ],
+        },
+        "race": {
+            "num_labels": 100,
+            "num_epochs": config.choose(full=2, smoke=1),
+            "sampled_epochs": config.choose(full=6, smoke=2),
+            "seeds": [0, 1],
+        },
     }
 
 
-def ssvae_data(
-    settings: dict[str, Any] | None = None,
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """The MNIST training images and labels of the semi-supervised models.
+def paper_alpha(num_train: int, num_labels: int) -> float:
+    """Kingma et al.'s weight ``alpha = 0.1 N`` as a weight per labelled image.
 
-    All 60,000 in the full profile, a class-stratified seeded subset in the
-    smoke profile. Which of them keep their label is decided by
-    :func:`bayesdl.models.ssvae.labelled_split`.
+    The paper weights the *mean* of ``log q(y|x)`` over the labelled set by
+    ``0.1 N`` (``N`` training images in all); :class:`SSVAE` weights each
+    labelled image's term, so the same objective has ``0.1 N / num_labels``.
+
+    Example::
+
+        >>> paper_alpha(50_000, 100)
+        50.0
+    """
+    num_train = checks.positive_int("num_train", num_train)
+    num_labels = checks.positive_int("num_labels", num_labels)
+    return 0.1 * num_train / num_labels
+
+
+def ssvae_data(
+    settings: dict[str, Any] | None = None, split: str = "train"
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The MNIST images and labels of the semi-supervised models.
+
+    ``split="train"``: the ``num_train`` images the models train on;
+    ``split="val"``: the ``num_val`` held-out validation images. Both come
+    from MNIST's training set (a seeded, class-stratified split,
+    :func:`bayesdl.data.splits.stratified_split`); the test set is not
+    read. Which training images keep their label is decided by
+    :func:`bayesdl.data.splits.labelled_split`.
 
     Example::
 
         >>> images, labels = ssvae_data()
+        >>> val_x, val_y = ssvae_data(split="val")
     """
+    from ..data.splits import stratified_split
+
     settings = ssvae_settings() if settings is None else settings
-    return training_set("mnist", settings["num_train"])
+    if split not in ("train", "val"):
+        raise ValueError(f"split must be 'train' or 'val', got {split!r}.")
+    images, labels = data.load("mnist", "train")
+    train, val = stratified_split(
+        labels,
+        settings["num_val"],
+        num_train=settings["num_train"],
+        seed=settings["split_seed"],
+    )
+    index = train if split == "train" else val
+    return images[index], labels[index]
 
 
 def check_num_labels(num_labels: object) -> int:
@@ -108,7 +167,7 @@ def check_num_labels(num_labels: object) -> int:
 
 @register("ssvae_m1", "the M1 VAE whose code the semi-supervised VAE reads (MNIST)")
 def ssvae_m1(*, seed: int = 0):
-    """M1: the VAE trained on every MNIST training image, no labels used.
+    """M1: the VAE trained on the models' training images, no labels used.
 
     Its code is the input of the stacked model :func:`ssvae_mnist`. Returns
     a :class:`~bayesdl.models.ssvae.M1` with ``losses`` and ``train_seconds``.
@@ -146,7 +205,12 @@ def ssvae_m1(*, seed: int = 0):
             settings["num_train"], z_dim=cfg["z_dim"], hidden=cfg["hidden"]
         ),
         fit=fit,
-        settings=settings["m1"] | {"n": settings["num_train"]},
+        settings=settings["m1"]
+        | {
+            "n": settings["num_train"],
+            "num_val": settings["num_val"],
+            "split_seed": settings["split_seed"],
+        },
         seed=seed,
         sources=[ssvae_module, __name__],
     )
@@ -178,18 +242,28 @@ def ssvae_untrained(
 
 
 @register("ssvae_mnist", "the semi-supervised VAE (M1+M2) of the MNIST chapter")
-def ssvae_mnist(*, num_labels: int = 100, seed: int = 0, enumerate_labels: bool = True):
+def ssvae_mnist(
+    *,
+    num_labels: int = 100,
+    seed: int = 0,
+    enumerate_labels: bool = True,
+    num_epochs: int | None = None,
+    alpha: float | None = None,
+    code_draws: bool | None = None,
+):
     """The chapter's semi-supervised VAE, trained with ``num_labels`` labels.
 
-    ``num_labels`` is 100, 600, 1000 or 3000: that many MNIST training
-    images keep their label (balanced per class, drawn with the settings'
-    ``split_seed``), the others are unlabelled. M2 runs on the code of the
-    M1 of :func:`ssvae_m1` (trained first, on all images) with mixed
+    ``num_labels`` is 100, 600, 1000 or 3000: that many of the training
+    images of :func:`ssvae_data` keep their label (balanced per class, drawn
+    with the settings' ``split_seed``), the others are unlabelled. M2 runs
+    on the code of the M1 of :func:`ssvae_m1` (trained first) with mixed
     mini-batches, summing out the missing labels by enumeration (or, with
-    ``enumerate_labels=False``, sampling them). Returns a
-    :class:`~bayesdl.models.ssvae.SSVAE` in evaluation mode with ``losses``,
-    ``train_seconds`` (M2's training; M1's is ``features.train_seconds``)
-    and ``test_accuracy`` (of q(y|x) on the MNIST test set after each epoch).
+    ``enumerate_labels=False``, sampling them). ``num_epochs``, ``alpha``
+    and ``code_draws`` replace the settings' values (for the validation
+    sweep and the race). Returns a :class:`~bayesdl.models.ssvae.SSVAE` in evaluation
+    mode with ``losses``, ``train_seconds`` (M2's training; M1's is
+    ``features.train_seconds``) and ``val_accuracy`` (of q(y|x) on the
+    held-out validation images after each epoch). The test set is not read.
 
     Example::
 
@@ -210,17 +284,41 @@ def ssvae_mnist(*, num_labels: int = 100, seed: int = 0, enumerate_labels: bool 
             f"enumerate_labels must be True or False, got {enumerate_labels!r}."
         )
     settings = ssvae_settings()
-    cfg = settings["m2"]
+    cfg = dict(settings["m2"])
+    suffix = "" if enumerate_labels else "_sampled"
+    if num_epochs is not None:
+        cfg["num_epochs"] = checks.positive_int("num_epochs", num_epochs)
+    if alpha is not None:
+        cfg["alpha"] = checks.positive_float("alpha", alpha)
+    if code_draws is not None:
+        if not isinstance(code_draws, bool):
+            raise ValueError(f"code_draws must be True or False, got {code_draws!r}.")
+        cfg["code_draws"] = code_draws
+    default = settings["m2"]
+    if cfg["num_epochs"] != default["num_epochs"]:
+        suffix += f"_{cfg['num_epochs']}ep"
+    if cfg["alpha"] != default["alpha"]:
+        suffix += f"_alpha{cfg['alpha']:g}"
+    if cfg["code_draws"] != default["code_draws"]:
+        suffix += "_draws" if cfg["code_draws"] else "_means"
+    settings["m2"] = cfg
 
     def fit(ss: torch.nn.Module, seed: int):
         images, labels = ssvae_data(settings)
-        test_x, test_y = data.load("mnist", "test")
+        val_x, val_y = ssvae_data(settings, "val")
         labelled, _ = labelled_split(labels, num_labels, seed=settings["split_seed"])
         m1 = ssvae_m1(seed=seed)
         ss.features.load_state_dict(m1.state_dict())
         start = time.perf_counter()
         codes = ss.code(images)  # M1's code, once for the whole training set
         code_seconds = time.perf_counter() - start
+        scales = None
+        if cfg["code_draws"]:  # M2 reads a fresh draw of M1's code each time
+            chunks = [
+                m1.encode(images[i : i + 5000]) for i in range(0, len(images), 5000)
+            ]
+            scales = torch.cat([scale for _, scale in chunks])
+        val_codes, val_y = ss.code(val_x), val_y.to(config.device())
         sampler = MixedBatches(
             codes,
             labels.to(config.device()),
@@ -228,12 +326,14 @@ def ssvae_mnist(*, num_labels: int = 100, seed: int = 0, enumerate_labels: bool 
             batch_size=cfg["batch_size"],
             labelled_per_batch=cfg["labelled_per_batch"],
             seed=seed,
+            scales=scales,
         )
         accuracy: list[float] = []
 
         def evaluate(epoch: int) -> None:  # after each epoch, off the clock
-            probs = ss.classify(test_x)
-            accuracy.append(float((probs.argmax(-1) == test_y).double().mean()))
+            with torch.no_grad():
+                pred = ss.classifier_logits(val_codes).argmax(-1)
+            accuracy.append(float((pred == val_y).double().mean()))
 
         torch.manual_seed(seed)
         result = loop.fit_svi(
@@ -250,19 +350,21 @@ def ssvae_mnist(*, num_labels: int = 100, seed: int = 0, enumerate_labels: bool 
         )
         result.seconds += code_seconds
         history = {
-            "test_accuracy": torch.tensor(accuracy),
+            "val_accuracy": torch.tensor(accuracy),
             "m1_seconds": float(m1.train_seconds),
         }
         return result, history
 
     ss = run(
-        f"ssvae_mnist_{num_labels}" + ("" if enumerate_labels else "_sampled"),
+        f"ssvae_mnist_{num_labels}{suffix}",
         make=lambda: ssvae_untrained(settings, num_labels, enumerate_labels),
         fit=fit,
-        settings={k: v for k, v in settings.items() if k != "baseline"},
+        settings={
+            k: v for k, v in settings.items() if k not in ("baseline", "sweep", "race")
+        },
         seed=seed,
         sources=[ssvae_module, __name__],
-        history=("test_accuracy",),
+        history=("val_accuracy",),
         numbers=("m1_seconds",),
     )
     # M2's record holds M1's weights (features.*) and training time: a
@@ -280,7 +382,7 @@ def ssvae_baseline_mnist(*, num_labels: int = 100, seed: int = 0) -> torch.nn.Mo
 
     :func:`~bayesdl.models.ssvae.baseline_classifier` trained from scratch
     by :func:`bayesdl.infer.fit_deterministic` on the same ``num_labels``
-    labelled images (the unlabelled ones are not used). Returns the network
+    labelled images (the unlabelled ones are not used, nor is M1). Returns the network
     (images -> logits) in evaluation mode with ``losses`` and
     ``train_seconds``.
 
@@ -322,11 +424,72 @@ def ssvae_baseline_mnist(*, num_labels: int = 100, seed: int = 0) -> torch.nn.Mo
         seed=seed,
         settings={
             "num_train": settings["num_train"],
+            "num_val": settings["num_val"],
             "split_seed": settings["split_seed"],
             "baseline": cfg,
             "m1_hidden": settings["m1"]["hidden"],
             "m1_z_dim": settings["m1"]["z_dim"],
             "classifier_hidden": settings["m2"]["classifier_hidden"],
         },
+        sources=[ssvae_module, __name__],
+    )
+
+
+@register(
+    "ssvae_m1_classifier_mnist",
+    "the SSVAE's classifier trained on frozen M1 codes of the labelled images",
+)
+def ssvae_m1_classifier_mnist(
+    *, num_labels: int = 100, seed: int = 0
+) -> torch.nn.Module:
+    """What M1's features buy alone: q(y|x)'s layers on M1's frozen code.
+
+    The classifier MLP of :func:`ssvae_mnist` (M1's code -> logits),
+    trained like :func:`ssvae_baseline_mnist` on the same ``num_labels``
+    labelled images, reading the mean of the code of :func:`ssvae_m1` (which
+    saw every training image, without labels); no M2 objective. The
+    counterpart of Kingma et al.'s "M1+TSVM" row. Returns the network
+    (codes -> logits) in evaluation mode with ``losses`` and
+    ``train_seconds``.
+
+    Example::
+
+        >>> net = ssvae_m1_classifier_mnist(num_labels=100)
+        >>> codes = ssvae_m1().encode(test_images)[0]
+        >>> probs = net(codes).softmax(-1)
+    """
+    from ..models import ssvae as ssvae_module
+    from ..models.m1 import _mlp
+    from ..models.ssvae import NUM_CLASSES, labelled_split
+
+    num_labels = check_num_labels(num_labels)
+    settings = ssvae_settings()
+    cfg = settings["baseline"]
+    widths = settings["m2"]["classifier_hidden"]
+
+    def fit(net: torch.nn.Module, seed: int) -> loop.FitResult:
+        images, labels = ssvae_data(settings)
+        labelled, _ = labelled_split(labels, num_labels, seed=settings["split_seed"])
+        dev = config.device()
+        codes = ssvae_m1(seed=seed).encode(images[labelled])[0].to(dev)
+        per_epoch = math.ceil(num_labels / cfg["batch_size"])
+        return loop.fit_deterministic(
+            net,
+            codes,
+            labels[labelled].to(dev),
+            num_epochs=max(1, cfg["num_steps"] // per_epoch),
+            batch_size=cfg["batch_size"],
+            lr=cfg["lr"],
+            generator=torch.Generator(device="cpu").manual_seed(seed),
+        )
+
+    z_dim = settings["m1"]["z_dim"]
+    return run(
+        f"ssvae_m1_classifier_mnist_{num_labels}",
+        make=lambda: _mlp([z_dim, *widths, NUM_CLASSES], torch.nn.ReLU),
+        fit=fit,
+        seed=seed,
+        settings={k: v for k, v in settings.items() if k not in ("m2", "sweep", "race")}
+        | {"classifier_hidden": widths},
         sources=[ssvae_module, __name__],
     )
