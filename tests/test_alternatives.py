@@ -10,13 +10,13 @@ from torch import nn
 
 import bayesdl
 from bayesdl import data, metrics, zoo
-from bayesdl.models.approx import LaplaceGLM
 from bayesdl.models.bnn import LeNet, lenet_layers
 from bayesdl.models.calibration import (
     TemperatureScaled,
     fit_temperature,
     scale_temperature,
 )
+from bayesdl.models.laplace import LaplaceGLM
 
 
 def _images(n=20, seed=0):

@@ -27,9 +27,10 @@ from torch import nn
 from .. import checks, config, metrics
 from ..infer import loop
 from ..models import bnn
-from ..models.approx import Ensemble, LaplaceGLM, MCDropout, check_dropout_rate
+from ..models.approx import Ensemble, MCDropout, check_dropout_rate
 from ..models.bnn import LeNet
 from ..models.calibration import TemperatureScaled, fit_temperature
+from ..models.laplace import LaplaceGLM
 from . import mnist_bnn
 from ._runner import register, run
 
@@ -201,7 +202,7 @@ def ensemble_mnist(*, seed: int = 0, size: int | None = None) -> Ensemble:
 
 
 class LastLayerLaplace(nn.Module):
-    """A :class:`~bayesdl.models.approx.LaplaceGLM` over a LeNet's last layer.
+    """A :class:`~bayesdl.models.laplace.LaplaceGLM` over a LeNet's last layer.
 
     The layers below stay at their trained values and compute the features
     once per input; the Gaussian is over the last layer's weights and
