@@ -29,7 +29,16 @@ from .recipes.fashion_vae import (
     vae_settings,
     vae_untrained,
 )
-from .recipes.mnist_bnn import bnn_mnist, lenet_mnist, mnist_settings
+from .recipes.mnist_alternatives import (
+    LastLayerLaplace,
+    alternatives_settings,
+    dropout_mnist,
+    dropout_rate_mnist,
+    ensemble_mnist,
+    laplace_mnist,
+    temperature_mnist,
+)
+from .recipes.mnist_bnn import bnn_mnist, lenet_mnist, mnist_data, mnist_settings
 from .recipes.mnist_ssvae import (
     SSVAE_LABEL_COUNTS,
     ssvae_baseline_mnist,
@@ -44,6 +53,14 @@ from .recipes.sine_reference import nuts_sine
 
 __all__ = [
     "REGISTRY",
+    "LastLayerLaplace",
+    "alternatives_settings",
+    "dropout_mnist",
+    "dropout_rate_mnist",
+    "ensemble_mnist",
+    "laplace_mnist",
+    "mnist_data",
+    "temperature_mnist",
     "SSVAE_LABEL_COUNTS",
     "VAE_VARIANTS",
     "bnn_mnist",

@@ -1,4 +1,5 @@
-"""Ensembles, MC dropout and the linearised Laplace (bayesdl.models.approx)."""
+"""Ensembles, MC dropout (bayesdl.models.approx) and the linearised Laplace
+(bayesdl.models.laplace)."""
 
 from __future__ import annotations
 
@@ -8,11 +9,11 @@ from torch import nn
 
 from bayesdl.models.approx import (
     Ensemble,
-    LaplaceGLM,
     MCDropout,
     check_dropout_rate,
     check_ensemble_size,
 )
+from bayesdl.models.laplace import LaplaceGLM
 from bayesdl.recipes.sine_reference import Column, regression_net
 
 

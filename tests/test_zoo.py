@@ -46,9 +46,11 @@ def test_settings_depend_on_the_profile(smoke, monkeypatch):
     small = zoo.mnist_settings()
     monkeypatch.setenv("BAYESDL_PROFILE", "full")
     full = zoo.mnist_settings()
-    assert small["num_train"] < full["num_train"] == 60_000
-    assert {k: v for k, v in small.items() if k not in ("num_train", "num_epochs")} == {
-        k: v for k, v in full.items() if k not in ("num_train", "num_epochs")
+    assert small["num_train"] < full["num_train"] == 55_000
+    assert full["num_train"] + full["num_validation"] == 60_000
+    sized = ("num_train", "num_validation", "num_epochs")
+    assert {k: v for k, v in small.items() if k not in sized} == {
+        k: v for k, v in full.items() if k not in sized
     }
 
 

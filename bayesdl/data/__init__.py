@@ -35,13 +35,15 @@ The package, one job per file
 ``catalog`` (names, files, MD5s, classes), ``idx`` (the IDX reader),
 ``archives`` (safe tar/ar/deb extraction), ``sources`` (mirrors, npm,
 Debian), ``store`` (verify, install, tensor cache, ``load``, ``summary``,
-``fetch``) and ``toy`` (the toy sets and ``subset``).
+``fetch``), ``toy`` (the toy sets and ``subset``) and ``shift`` (a
+validation split, rotations and synthetic out-of-distribution images).
 """
 
 from __future__ import annotations
 
 from .archives import UnsafeArchiveError
 from .catalog import CLASSES, FILES, MD5, NAMES, SPLITS, TITLES
+from .shift import OOD_KINDS, rotate, synthetic_ood, train_validation_split
 from .store import (
     DataDirError,
     DataUnavailableError,
@@ -55,6 +57,7 @@ from .toy import subset, toy_classification, toy_regression, toy_sine
 
 __all__ = [
     "CLASSES",
+    "OOD_KINDS",
     "FILES",
     "MD5",
     "NAMES",
@@ -67,9 +70,12 @@ __all__ = [
     "fetch",
     "load",
     "raw_dir",
+    "rotate",
     "subset",
     "summary",
+    "synthetic_ood",
     "toy_classification",
     "toy_regression",
     "toy_sine",
+    "train_validation_split",
 ]

@@ -13,6 +13,9 @@ gradients, on the input's device:
   so the predictive density is the mixture ``(1/S) sum_s N(y; f_s(x),
   sigma^2)`` whatever the method.
 
+The third, the Laplace approximation, is
+:class:`~bayesdl.models.laplace.LaplaceGLM` in :mod:`bayesdl.models.laplace`.
+
 Example::
 
     >>> nets = [torch.nn.Linear(3, 2) for _ in range(5)]
@@ -22,39 +25,21 @@ Example::
 
 from __future__ import annotations
 
-import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 
 import torch
 from torch import nn
-from torch.func import functional_call, jacrev
 
 from .. import checks
+from ._outputs import OUTPUTS, _check_output, _transform
 
 __all__ = [
     "OUTPUTS",
     "Ensemble",
-    "LaplaceGLM",
     "MCDropout",
     "check_dropout_rate",
     "check_ensemble_size",
 ]
-
-OUTPUTS = ("probs", "regression")
-"""What ``predict`` returns: class probabilities (softmax of the logits) or
-function values (the network's output, its trailing dimension of 1 dropped)."""
-
-
-def _check_output(output: object) -> str:
-    if output not in OUTPUTS:
-        raise ValueError(f"output must be one of {OUTPUTS}, got {output!r}.")
-    return output
-
-
-def _transform(out: torch.Tensor, output: str) -> torch.Tensor:
-    if output == "probs":
-        return out.softmax(-1)
-    return out.squeeze(-1) if out.ndim > 1 and out.shape[-1] == 1 else out
 
 
 def check_ensemble_size(size: object) -> int:
@@ -183,9 +168,23 @@ class MCDropout(nn.Module):
         self.sigma = None if sigma is None else checks.positive_float("sigma", sigma)
 
     @torch.no_grad()
-    def predict(self, x: torch.Tensor, num_samples: int = 100) -> torch.Tensor:
-        """``S`` stochastic passes stacked: ``(S, N, ...)``."""
+    def predict(
+        self,
+        x: torch.Tensor,
+        num_samples: int = 100,
+        *,
+        batch_size: int | None = None,
+    ) -> torch.Tensor:
+        """``S`` stochastic passes stacked: ``(S, N, ...)``, ``batch_size``
+        inputs at a time (all at once by default)."""
         num_samples = checks.positive_int("num_samples", num_samples)
+        if batch_size is not None:
+            batch_size = checks.positive_int("batch_size", batch_size)
+            parts = [
+                self.predict(x[i : i + batch_size], num_samples)
+                for i in range(0, len(x), batch_size)
+            ]
+            return torch.cat(parts, dim=1)
         was_training = self.net.training
         self.net.eval()
         for m in self.net.modules():
@@ -197,131 +196,3 @@ class MCDropout(nn.Module):
         finally:
             self.net.train(was_training)
         return torch.stack(outs).to(x.device)
-
-
-class LaplaceGLM(nn.Module):
-    """The Laplace approximation at a trained network, with the linearised predictive.
-
-    Around the weights ``theta`` of a network trained to the MAP under the
-    prior ``N(0, prior_scale^2)`` (weight decay), the posterior is taken as
-    ``N(theta, H^-1)`` with ``H`` the generalised Gauss-Newton matrix of
-    the negative log joint, ``sum_n J_n^T Lambda_n J_n + I / prior_scale^2``
-    (``J_n`` the Jacobian of the network's output at input ``n``,
-    ``Lambda_n = 1 / sigma^2`` for a Gaussian likelihood, ``diag(p) - p p^T``
-    for a softmax) (MacKay, 1992). The prediction linearises
-    the network around ``theta``, ``f(x; w) ~ f(x; theta) + J(x)(w -
-    theta)``, so the function values are Gaussian with covariance
-    ``J(x) H^-1 J(x)^T``; ``predict`` draws ``S`` of them (and, for a
-    classifier, takes the softmax of the drawn logits). ``parameters``
-    names the parameters to treat as random (default: all; a last layer's
-    names give the last-layer Laplace of a large network); the others stay
-    at their trained values. The full ``P x P`` matrix is formed, so ``P``
-    must stay in the thousands.
-
-    Example::
-
-        >>> net = torch.nn.Sequential(torch.nn.Linear(1, 20), torch.nn.Tanh(),
-        ...                           torch.nn.Linear(20, 1))
-        >>> x, y = torch.randn(30, 1), torch.randn(30)
-        >>> la = LaplaceGLM(net, x, y, output="regression", sigma=0.5,
-        ...                 prior_scale=1.0)
-        >>> la.predict(x[:4], num_samples=10).shape
-        torch.Size([10, 4])
-    """
-
-    def __init__(
-        self,
-        net: nn.Module,
-        x: torch.Tensor,
-        y: torch.Tensor | None = None,
-        *,
-        output: str = "probs",
-        sigma: float | None = None,
-        prior_scale: float = 1.0,
-        parameters: Iterable[str] | None = None,
-        batch_size: int = 256,
-    ):
-        super().__init__()
-        self.output = _check_output(output)
-        self.prior_scale = checks.positive_float("prior_scale", prior_scale)
-        if self.output == "regression":
-            if sigma is None:
-                raise ValueError("a regression Laplace needs the noise scale sigma.")
-            self.sigma = checks.positive_float("sigma", sigma)
-        else:
-            self.sigma = None
-        batch_size = checks.positive_int("batch_size", batch_size)
-        self.net = net.eval()
-        named = dict(net.named_parameters())
-        names = list(named) if parameters is None else list(parameters)
-        unknown = [n for n in names if n not in named]
-        if not names or unknown:
-            raise ValueError(
-                f"parameters must name some of the network's parameters "
-                f"{sorted(named)}; got {names!r}."
-            )
-        self.names = names
-        self._shapes = [named[n].shape for n in names]
-        theta = torch.cat([named[n].detach().reshape(-1) for n in names])
-        self.register_buffer("theta", theta)
-        ggn = torch.eye(len(theta), device=theta.device) / self.prior_scale**2
-        x = x.to(theta.device)
-        for start in range(0, len(x), batch_size):
-            xb = x[start : start + batch_size]
-            jac, out = self._jacobian(xb)  # (B, K, P), (B, K)
-            if self.output == "regression":
-                ggn += torch.einsum("bkp,bkq->pq", jac, jac) / self.sigma**2
-            else:
-                p = out.softmax(-1)
-                lam = torch.diag_embed(p) - p.unsqueeze(-1) * p.unsqueeze(-2)
-                ggn += torch.einsum("bkp,bkl,blq->pq", jac, lam, jac)
-        self.register_buffer("precision", ggn)
-        self.register_buffer("cov_factor", _inverse_cholesky(ggn))
-
-    @property
-    def num_parameters(self) -> int:
-        """The number of weights the Gaussian is over."""
-        return len(self.theta)
-
-    def _unflatten(self, flat: torch.Tensor) -> dict[str, torch.Tensor]:
-        params, i = {}, 0
-        for name, shape in zip(self.names, self._shapes, strict=True):
-            n = math.prod(shape)
-            params[name] = flat[i : i + n].reshape(shape)
-            i += n
-        return params
-
-    def _outputs(self, flat: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-        out = functional_call(self.net, self._unflatten(flat), (x,), strict=False)
-        return out.reshape(len(x), -1)
-
-    def _jacobian(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        with torch.enable_grad():
-            jac = jacrev(self._outputs)(self.theta, x)  # (B, K, P)
-        return jac.detach(), self._outputs(self.theta, x).detach()
-
-    @torch.no_grad()
-    def function_moments(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """The linearised predictive's mean ``(N, K)`` and covariance ``(N, K, K)``."""
-        jac, mean = self._jacobian(x.to(self.theta.device))
-        js = jac @ self.cov_factor  # (N, K, P)
-        return mean, js @ js.transpose(-1, -2)
-
-    @torch.no_grad()
-    def predict(self, x: torch.Tensor, num_samples: int = 100) -> torch.Tensor:
-        """``S`` draws from the linearised predictive: ``(S, N)`` or ``(S, N, C)``."""
-        num_samples = checks.positive_int("num_samples", num_samples)
-        jac, mean = self._jacobian(x.to(self.theta.device))
-        eps = torch.randn(num_samples, self.num_parameters, device=self.theta.device)
-        deltas = eps @ self.cov_factor.T  # (S, P): draws of w - theta
-        draws = mean + torch.einsum("nkp,sp->snk", jac, deltas)
-        return _transform(draws, self.output).to(x.device)
-
-
-def _inverse_cholesky(precision: torch.Tensor) -> torch.Tensor:
-    """A factor ``L`` (upper triangular) with ``L L^T = precision^-1``."""
-    # precision = U U^T with U lower triangular, so its inverse is
-    # U^-T U^-1 = L L^T with L = U^-T.
-    chol = torch.linalg.cholesky(precision)
-    eye = torch.eye(len(precision), dtype=precision.dtype, device=precision.device)
-    return torch.linalg.solve_triangular(chol, eye, upper=False).T

@@ -53,11 +53,15 @@ def lenet_layers(
     prior_scale: float = 1.0,
     init_std: float = 1e-3,
     conv_local_reparameterization: bool = False,
+    dropout: float = 0.0,
 ) -> list[nn.Module]:
     """The layers of the LeNet-like network, Bayesian or ordinary.
 
     conv 5x5 (1 -> c1), ReLU, max-pool 2; conv 5x5 (c1 -> c2), ReLU,
     max-pool 2; flatten (c2 * 4 * 4); linear -> ``hidden``, ReLU; linear -> 10.
+    With ``dropout > 0`` (ordinary layers only) an ``nn.Dropout(dropout)``
+    comes before each of the two linear layers, as in the MC dropout
+    networks of Gal and Ghahramani (2016); with 0 there is none.
 
     In training, the Bayesian linear layers use the local reparameterization
     trick; the convolutions, by default, draw one set of kernels per batch
@@ -75,6 +79,11 @@ def lenet_layers(
         raise ValueError(f"channels must be two positive ints, got {channels!r}.")
     if isinstance(hidden, bool) or not isinstance(hidden, int) or hidden < 1:
         raise ValueError(f"hidden must be a positive int, got {hidden!r}.")
+    rate = checks.finite_float("dropout", dropout)
+    if not 0 <= rate < 1 or (bayesian and rate > 0):
+        raise ValueError(
+            f"dropout must be in [0, 1), and 0 for Bayesian layers; got {dropout!r}."
+        )
     c1, c2 = channels
     if bayesian:
         kw = {"prior_scale": prior_scale, "init_std": init_std}
@@ -95,8 +104,10 @@ def lenet_layers(
         nn.ReLU(),
         nn.MaxPool2d(2),
         nn.Flatten(),
+        *([nn.Dropout(rate)] if rate > 0 else []),
         fc1,
         nn.ReLU(),
+        *([nn.Dropout(rate)] if rate > 0 else []),
         fc2,
     ]
 
@@ -137,21 +148,44 @@ class LeNet(_Classifier, nn.Module):
         torch.Size([1, 4, 10])
     """
 
-    def __init__(self, channels: Sequence[int] = (16, 32), hidden: int = 128) -> None:
+    def __init__(
+        self,
+        channels: Sequence[int] = (16, 32),
+        hidden: int = 128,
+        *,
+        dropout: float = 0.0,
+    ) -> None:
         super().__init__()
-        self.layers = nn.Sequential(*lenet_layers(False, channels, hidden))
+        layers = lenet_layers(False, channels, hidden, dropout=dropout)
+        self.layers = nn.Sequential(*layers)
+        self.dropout = float(dropout)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         """Logits of shape (N, 10) for images of shape (N, 1, 28, 28) in [0, 1]."""
         return self._logits(images)
 
-    def predict(self, images: torch.Tensor, *, batch_size: int = 2000) -> torch.Tensor:
+    def features(self, images: torch.Tensor) -> torch.Tensor:
+        """The last hidden layer's outputs (N, hidden): the input of the last
+        linear layer, ``self.layers[-1]``, whose outputs are the logits."""
+        return self.layers[:-1]((images - MNIST_MEAN) / MNIST_STD)
+
+    def predict(
+        self, images: torch.Tensor, num_samples: int = 1, *, batch_size: int = 2000
+    ) -> torch.Tensor:
         """Class probabilities of shape (1, N, 10): one network, one 'sample'.
+
+        ``num_samples`` is there for the shared surface of the book's
+        classifiers; a point estimate has one prediction, so it must be 1.
 
         Example::
 
             >>> probs = LeNet().predict(torch.rand(3, 1, 28, 28))
         """
+        if checks.positive_int("num_samples", num_samples) != 1:
+            raise ValueError(
+                f"an ordinary network makes one prediction; num_samples must "
+                f"be 1, got {num_samples}."
+            )
         return self._predict(images, 1, batch_size)
 
 

@@ -11,24 +11,25 @@ from __future__ import annotations
 
 from typing import Any
 
-from .. import config
+import torch
+
+from .. import config, data
 from ..infer import loop
 from ..models import bnn
 from ..models.bnn import BayesianLeNet, LeNet
-from ._runner import (
-    register,
-    run,
-    training_set,
-)
+from ._runner import register, run
 
-__all__ = ["bnn_mnist", "lenet_mnist", "mnist_settings"]
+__all__ = ["bnn_mnist", "lenet_mnist", "mnist_data", "mnist_settings"]
 
 
 def mnist_settings() -> dict[str, Any]:
     """The architecture and training settings of the MNIST networks.
 
     Shared by :func:`bnn_mnist` and :func:`lenet_mnist` (same layout, data,
-    batch size, epochs and learning rates); the profile picks the sizes.
+    batch size, epochs and learning rates), and by the alternatives of
+    :mod:`~bayesdl.recipes.mnist_alternatives`; the profile picks the sizes.
+    ``num_validation`` images of the training set are held out
+    (:func:`mnist_data`), and no network trains on them.
 
     Example::
 
@@ -36,7 +37,8 @@ def mnist_settings() -> dict[str, Any]:
         128
     """
     return {
-        "num_train": config.choose(full=60_000, smoke=3_000),
+        "num_train": config.choose(full=55_000, smoke=3_000),
+        "num_validation": config.choose(full=5_000, smoke=500),
         "num_epochs": config.choose(full=3, smoke=2),
         "batch_size": 128,
         "lr": 2e-3,
@@ -46,6 +48,36 @@ def mnist_settings() -> dict[str, Any]:
         "prior_scale": 1.0,
         "init_std": 0.01,
     }
+
+
+def mnist_data(
+    settings: dict[str, Any] | None = None,
+) -> tuple[tuple[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]:
+    """The MNIST training images as ``(train, validation)``, each ``(x, y)``.
+
+    :func:`bayesdl.data.train_validation_split` (seed 0) holds out
+    ``num_validation`` images; the networks train on ``num_train`` of the
+    rest (all of them in the full profile, a class-stratified seeded subset
+    in the smoke profile). Everything chosen (a prior scale, a temperature,
+    a dropout rate) is chosen on the validation images.
+
+    Example::
+
+        >>> (train_x, train_y), (val_x, val_y) = mnist_data()
+    """
+    settings = mnist_settings() if settings is None else settings
+    images, labels = data.load("mnist", "train")
+    train, val = data.train_validation_split(
+        images, labels, settings["num_validation"], seed=0
+    )
+    if settings["num_train"] < len(train[0]):
+        train = data.subset(*train, settings["num_train"], seed=0)
+    elif settings["num_train"] > len(train[0]):
+        raise ValueError(
+            f"num_train={settings['num_train']} is more than the "
+            f"{len(train[0])} training images left beside the validation set."
+        )
+    return train, val
 
 
 def _bnn(settings: dict[str, Any]) -> BayesianLeNet:
@@ -75,7 +107,7 @@ def bnn_mnist(*, seed: int = 0) -> BayesianLeNet:
     settings = mnist_settings()
 
     def fit(net: BayesianLeNet, seed: int) -> loop.FitResult:
-        images, labels = training_set("mnist", settings["num_train"])
+        (images, labels), _ = mnist_data(settings)
         dev = config.device()
         net.train()
         return loop.fit_svi(
@@ -114,7 +146,7 @@ def lenet_mnist(*, seed: int = 0) -> LeNet:
     settings = mnist_settings()
 
     def fit(net: LeNet, seed: int) -> loop.FitResult:
-        images, labels = training_set("mnist", settings["num_train"])
+        (images, labels), _ = mnist_data(settings)
         dev = config.device()
         return loop.fit_deterministic(
             net,

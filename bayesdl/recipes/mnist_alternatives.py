@@ -1,0 +1,264 @@
+"""The alternatives chapter's recipes: what a reader picks instead of mean-field VI.
+
+Every model here is the MNIST chapter's LeNet, trained with its settings
+(:func:`~bayesdl.recipes.mnist_bnn.mnist_settings`) on its training images,
+and turned into a predictive in one of four ways: a temperature fitted on
+the validation images, MC dropout, a deep ensemble, or a last-layer Laplace
+approximation. This recipe imports the MNIST chapter's recipe on purpose:
+the two chapters share the networks, settings and split, so an edit there
+retrains these models too. Each ``predict(x, num_samples=S)`` gives
+``(S, N, 10)`` class probabilities.
+
+Example::
+
+    >>> ens = ensemble_mnist()
+    >>> ens.predict(test_x).shape        # one prediction per member
+    torch.Size([5, 10000, 10])
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import torch
+from torch import nn
+
+from .. import checks, config, metrics
+from ..infer import loop
+from ..models import bnn
+from ..models.approx import Ensemble, MCDropout, check_dropout_rate
+from ..models.bnn import LeNet
+from ..models.calibration import TemperatureScaled, fit_temperature
+from ..models.laplace import LaplaceGLM
+from . import mnist_bnn
+from ._runner import register, run
+
+__all__ = [
+    "LastLayerLaplace",
+    "alternatives_settings",
+    "dropout_mnist",
+    "dropout_rate_mnist",
+    "ensemble_mnist",
+    "laplace_mnist",
+    "temperature_mnist",
+]
+
+
+def alternatives_settings() -> dict[str, Any]:
+    """What the alternatives add to the MNIST chapter's settings.
+
+    The dropout rates tried on the validation images, the number of
+    stochastic passes that score them, and the ensemble's size.
+
+    Example::
+
+        >>> alternatives_settings()["ensemble_size"]
+        5
+    """
+    return {
+        "dropout_rates": config.choose(full=(0.1, 0.25, 0.5), smoke=(0.1, 0.5)),
+        "validation_samples": config.choose(full=8, smoke=4),
+        "ensemble_size": 5,
+    }
+
+
+def _trained(model: nn.Module, nets: list[nn.Module], fit_seconds: float = 0.0):
+    """``model`` in evaluation mode with its networks' training record.
+
+    ``train_seconds`` is the networks' total (cached, so the same on every
+    call), ``fit_seconds`` the post-hoc fit's wall time (a temperature, a
+    Laplace approximation; 0 for none), ``losses`` the networks' losses one
+    after the other and ``trained_on`` the first network's.
+    """
+    model.train_seconds = float(sum(n.train_seconds for n in nets))
+    model.fit_seconds = float(fit_seconds)
+    model.losses = torch.cat([n.losses for n in nets])
+    model.trained_on = nets[0].trained_on
+    return model.eval()
+
+
+def _validation_nll(model, num_samples: int | None = None) -> float:
+    _, (val_x, val_y) = mnist_bnn.mnist_data()
+    kwargs = {} if num_samples is None else {"num_samples": num_samples}
+    probs = model.predict(val_x.to(config.device()), **kwargs)
+    return metrics.negative_log_likelihood(probs, val_y)
+
+
+@register(
+    "temperature_mnist", "the ordinary LeNet with a temperature fitted on validation"
+)
+def temperature_mnist(*, seed: int = 0) -> TemperatureScaled:
+    """The ordinary LeNet of ``seed`` with one temperature fitted on validation NLL.
+
+    Returns a :class:`~bayesdl.models.calibration.TemperatureScaled` with
+    ``temperature``, ``train_seconds`` (the network's), ``fit_seconds`` (the
+    temperature's) and ``validation_nll`` (at ``T = 1`` and the fitted ``T``).
+
+    Example::
+
+        >>> temperature_mnist().temperature
+    """
+    net = mnist_bnn.lenet_mnist(seed=seed)
+    _, (val_x, val_y) = mnist_bnn.mnist_data()
+    start = time.perf_counter()
+    probs = net.predict(val_x.to(config.device()))
+    t = fit_temperature(probs, val_y)
+    model = _trained(TemperatureScaled(net, t), [net], time.perf_counter() - start)
+    model.validation_nll = {
+        "T=1": metrics.negative_log_likelihood(probs, val_y),
+        "fitted": _validation_nll(model),
+    }
+    return model
+
+
+def _dropout_net(rate: float, seed: int) -> LeNet:
+    settings = {**mnist_bnn.mnist_settings(), "dropout": rate}
+
+    def fit(net: LeNet, seed: int) -> loop.FitResult:
+        (images, labels), _ = mnist_bnn.mnist_data(settings)
+        dev = config.device()
+        return loop.fit_deterministic(
+            net,
+            images.to(dev),
+            labels.to(dev),
+            num_epochs=settings["num_epochs"],
+            batch_size=settings["batch_size"],
+            lr=settings["lr"],
+            final_lr=settings["final_lr"],
+        )
+
+    return run(
+        "dropout_mnist",
+        make=lambda: LeNet(settings["channels"], settings["hidden"], dropout=rate),
+        fit=fit,
+        settings=settings,
+        seed=seed,
+        sources=[bnn, mnist_bnn, __name__],
+    )
+
+
+def dropout_rate_mnist() -> tuple[float, dict[float, float]]:
+    """The dropout rate with the lowest validation NLL, and every rate's NLL.
+
+    Trains the dropout LeNet of seed 0 at each rate of
+    :func:`alternatives_settings` and scores MC dropout on the validation
+    images.
+
+    Example::
+
+        >>> rate, nlls = dropout_rate_mnist()
+    """
+    extra = alternatives_settings()
+    nlls = {}
+    for rate in extra["dropout_rates"]:
+        model = MCDropout(_dropout_net(rate, 0))
+        torch.manual_seed(0)
+        nlls[rate] = _validation_nll(model, extra["validation_samples"])
+    return min(nlls, key=nlls.get), nlls
+
+
+@register("dropout_mnist", "the LeNet with dropout, sampled at prediction (MC dropout)")
+def dropout_mnist(*, seed: int = 0, rate: float | None = None) -> MCDropout:
+    """MC dropout: the LeNet with dropout before each linear layer.
+
+    ``rate=None`` takes the rate that :func:`dropout_rate_mnist` chooses on
+    the validation images. Returns an
+    :class:`~bayesdl.models.approx.MCDropout` with ``rate``,
+    ``train_seconds`` and ``losses``; ``predict(x, num_samples=S)`` runs
+    ``S`` passes with fresh dropout masks.
+
+    Example::
+
+        >>> dropout_mnist().predict(test_x, num_samples=8).shape
+        torch.Size([8, 10000, 10])
+    """
+    rate = dropout_rate_mnist()[0] if rate is None else check_dropout_rate(rate)
+    if rate == 0:
+        raise ValueError("MC dropout needs a dropout rate above 0.")
+    net = _dropout_net(rate, checks.seed(seed))
+    model = _trained(MCDropout(net), [net])
+    model.rate = rate
+    return model
+
+
+@register("ensemble_mnist", "a deep ensemble of ordinary LeNets of consecutive seeds")
+def ensemble_mnist(*, seed: int = 0, size: int | None = None) -> Ensemble:
+    """A deep ensemble of ``size`` ordinary LeNets, seeds ``seed, seed + 1, ...``.
+
+    The members are :func:`~bayesdl.recipes.mnist_bnn.lenet_mnist` networks;
+    ``predict(x)`` gives one prediction per member. ``train_seconds`` is
+    the members' total.
+
+    Example::
+
+        >>> ensemble_mnist(size=5).predict(test_x).shape
+        torch.Size([5, 10000, 10])
+    """
+    size = alternatives_settings()["ensemble_size"] if size is None else size
+    seed = checks.seed(seed)
+    members = [mnist_bnn.lenet_mnist(seed=seed + i) for i in range(size)]
+    return _trained(Ensemble(members), members)
+
+
+class LastLayerLaplace(nn.Module):
+    """A :class:`~bayesdl.models.laplace.LaplaceGLM` over a LeNet's last layer.
+
+    The layers below stay at their trained values and compute the features
+    once per input; the Gaussian is over the last layer's weights and
+    biases, where the linearised (GLM) predictive is exact.
+    """
+
+    def __init__(self, net: LeNet, laplace: LaplaceGLM) -> None:
+        super().__init__()
+        self.net, self.laplace = net, laplace
+
+    @torch.no_grad()
+    def predict(
+        self, x: torch.Tensor, num_samples: int = 100, *, batch_size: int = 2000
+    ) -> torch.Tensor:
+        """``S`` draws of the GLM predictive: ``(S, N, 10)``."""
+        checks.images(x)
+        batch_size = checks.positive_int("batch_size", batch_size)
+        self.net.eval()
+        dev = self.laplace.theta.device
+        feats = torch.cat(
+            [
+                self.net.features(x[i : i + batch_size].to(dev))
+                for i in range(0, len(x), batch_size)
+            ]
+        )
+        return self.laplace.predict(feats, num_samples).to(x.device)
+
+
+@register("laplace_mnist", "a last-layer Laplace approximation of the ordinary LeNet")
+def laplace_mnist(*, seed: int = 0) -> LastLayerLaplace:
+    """The last-layer Laplace approximation of the ordinary LeNet of ``seed``.
+
+    The GGN of the last layer over the training images, the prior scale that
+    maximises the Laplace evidence (:meth:`LaplaceGLM.fit_prior_scale`),
+    and the GLM predictive. ``train_seconds`` is the network's,
+    Laplace fit's (``fit_seconds``); ``prior_scale`` is the chosen scale.
+
+    Example::
+
+        >>> laplace_mnist().predict(test_x, num_samples=32).shape
+        torch.Size([32, 10000, 10])
+    """
+    net = mnist_bnn.lenet_mnist(seed=seed)
+    (images, labels), _ = mnist_bnn.mnist_data()
+    dev = config.device()
+    start = time.perf_counter()
+    with torch.no_grad():
+        feats = torch.cat(
+            [
+                net.features(images[i : i + 2000].to(dev))
+                for i in range(0, len(images), 2000)
+            ]
+        )
+    head = net.layers[-1]
+    la = LaplaceGLM(head, feats, labels, parameters=["weight", "bias"], batch_size=2000)
+    la.fit_prior_scale()
+    model = _trained(LastLayerLaplace(net, la), [net], time.perf_counter() - start)
+    model.prior_scale = la.prior_scale
+    return model
