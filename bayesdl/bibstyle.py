@@ -13,8 +13,8 @@ Add ``bayesdl.bibstyle`` to ``sphinx: extra_extensions`` in ``_config.yml``.
 
 Example::
 
-    >>> from pybtex.plugin import find_plugin
-    >>> style = find_plugin("pybtex.style.formatting", "bayesdl_author_year")()
+    from pybtex.plugin import find_plugin
+    style = find_plugin("pybtex.style.formatting", "bayesdl_author_year")()
 """
 
 from __future__ import annotations

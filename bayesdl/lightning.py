@@ -48,9 +48,9 @@ class TensorBatches:
 
     Example::
 
-        >>> batches = TensorBatches(x, y, batch_size=32)
-        >>> len(batches) == math.ceil(len(x) / 32)
-        True
+        batches = TensorBatches(x, y, batch_size=32)
+        len(batches) == math.ceil(len(x) / 32)
+        # True
     """
 
     def __init__(
@@ -119,12 +119,12 @@ class SVIModule(L.LightningModule):
 
     Example::
 
-        >>> module = SVIModule(model, guide, example=(x, y), lr=0.01)
-        >>> trainer = L.Trainer(accelerator="cpu", max_epochs=100)
-        >>> trainer.fit(module, TensorBatches(x, y, batch_size=len(x)))
-        >>> trainer.save_checkpoint("svi.ckpt")
-        >>> restored = SVIModule.load_from_checkpoint(
-        ...     "svi.ckpt", model=model2, guide=guide2, example=(x, y))
+        module = SVIModule(model, guide, example=(x, y), lr=0.01)
+        trainer = L.Trainer(accelerator="cpu", max_epochs=100)
+        trainer.fit(module, TensorBatches(x, y, batch_size=len(x)))
+        trainer.save_checkpoint("svi.ckpt")
+        restored = SVIModule.load_from_checkpoint(
+            "svi.ckpt", model=model2, guide=guide2, example=(x, y))
     """
 
     def __init__(

@@ -9,8 +9,8 @@ tensor of per-example values, in nats where it is an entropy.
 
 Example::
 
-    >>> probs = net.predict(images, num_samples=20)     # (S, N, C)
-    >>> accuracy(probs, labels), expected_calibration_error(probs, labels)
+    probs = net.predict(images, num_samples=20)     # (S, N, C)
+    accuracy(probs, labels), expected_calibration_error(probs, labels)
 """
 
 from __future__ import annotations
@@ -107,7 +107,7 @@ def calibration_bins(
 
     Example::
 
-        >>> conf, acc, count = calibration_bins(probs, labels, num_bins=10)
+        conf, acc, count = calibration_bins(probs, labels, num_bins=10)
     """
     num_bins = checks.positive_int("num_bins", num_bins)
     p, y = _pred_and_labels(probs, labels)
@@ -130,9 +130,9 @@ def expected_calibration_error(
 
     Example::
 
-        >>> expected_calibration_error(torch.tensor([[0.8, 0.2]] * 5),
-        ...                            torch.tensor([0, 0, 0, 0, 1]))  # doctest: +ELLIPSIS
-        0.0...
+        expected_calibration_error(torch.tensor([[0.8, 0.2]] * 5),
+                                   torch.tensor([0, 0, 0, 0, 1]))
+        # 0.0...
     """
     conf, acc, count = calibration_bins(probs, labels, num_bins)
     full = count > 0
@@ -147,8 +147,8 @@ def entropy(probs: torch.Tensor) -> torch.Tensor:
 
     Example::
 
-        >>> entropy(torch.tensor([[0.5, 0.5], [1.0, 0.0]]))
-        tensor([0.6931, 0.0000])
+        entropy(torch.tensor([[0.5, 0.5], [1.0, 0.0]]))
+        # tensor([0.6931, 0.0000])
     """
     p = predictive(probs)
     return _entropy(p)
@@ -245,8 +245,8 @@ def selective_accuracy(
 
     Example::
 
-        >>> shares = torch.tensor([0.0, 0.5])
-        >>> selective_accuracy(probs, labels, entropy(probs), shares)
+        shares = torch.tensor([0.0, 0.5])
+        selective_accuracy(probs, labels, entropy(probs), shares)
     """
     p, y = _pred_and_labels(probs, labels)
     n = len(y)

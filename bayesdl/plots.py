@@ -83,7 +83,7 @@ def probability_map(
 
     Example::
 
-        >>> ax = probability_map(net, x, y, extent=8.0)
+        ax = probability_map(net, x, y, extent=8.0)
     """
     if not isinstance(x, torch.Tensor) or x.ndim != 2 or x.shape[1] != 2:
         got = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
@@ -155,8 +155,8 @@ def reliability_diagram(
 
     Example::
 
-        >>> ax = reliability_diagram(bnn_probs, labels, label="BNN")
-        >>> reliability_diagram(det_probs, labels, label="deterministic", ax=ax)
+        ax = reliability_diagram(bnn_probs, labels, label="BNN")
+        reliability_diagram(det_probs, labels, label="deterministic", ax=ax)
     """
     from .metrics import calibration_bins, expected_calibration_error
 
@@ -201,7 +201,7 @@ def uncertainty_histograms(
 
     Example::
 
-        >>> ax = uncertainty_histograms({"MNIST": h_in, "Fashion-MNIST": h_out})
+        ax = uncertainty_histograms({"MNIST": h_in, "Fashion-MNIST": h_out})
     """
     if not values:
         raise ValueError("values must name at least one data set.")
@@ -235,7 +235,7 @@ def image_grid(
 
     Example::
 
-        >>> ax = image_grid(images[:16], [f"{p:.2f}" for p in conf[:16]])
+        ax = image_grid(images[:16], [f"{p:.2f}" for p in conf[:16]])
     """
     if not isinstance(images, torch.Tensor) or images.ndim not in (3, 4):
         raise ValueError("images must be a tensor of shape (N, 1, H, W) or (N, H, W).")
@@ -308,9 +308,9 @@ def selective_prediction(
 
     Example::
 
-        >>> shares = torch.linspace(0, 0.5, 51)
-        >>> acc = selective_accuracy(probs, labels, entropy(probs), shares)
-        >>> ax = selective_prediction(shares, {"BNN, entropy": acc})
+        shares = torch.linspace(0, 0.5, 51)
+        acc = selective_accuracy(probs, labels, entropy(probs), shares)
+        ax = selective_prediction(shares, {"BNN, entropy": acc})
     """
     rejected = _finite("rejected", rejected)
     curves = {}
@@ -350,8 +350,8 @@ def loss_curve(
 
     Example::
 
-        >>> fit = fit_svi(model, guide, x, y, num_steps=2000)
-        >>> ax = loss_curve(fit.losses, label="AutoNormal", start=100)
+        fit = fit_svi(model, guide, x, y, num_steps=2000)
+        ax = loss_curve(fit.losses, label="AutoNormal", start=100)
     """
     values = _numpy_1d("losses", losses)
     if checks.non_negative_int("start", start) >= values.size:
@@ -394,11 +394,11 @@ def posterior_marginals(
 
     Example::
 
-        >>> ax = posterior_marginals(
-        ...     {"NUTS": nuts.flat("weight")},
-        ...     normals={"exact": (0.84, 0.05)},
-        ...     xlabel="slope",
-        ... )
+        ax = posterior_marginals(
+            {"NUTS": nuts.flat("weight")},
+            normals={"exact": (0.84, 0.05)},
+            xlabel="slope",
+        )
     """
     samples, normals = dict(samples or {}), dict(normals or {})
     if not samples and not normals:
@@ -448,8 +448,8 @@ def predictive_band(
 
     Example::
 
-        >>> draws = Predictive(model, guide=guide, num_samples=500)(x_grid)
-        >>> ax = predictive_band(x_grid, draws["obs"], x_obs=x, y_obs=y)
+        draws = Predictive(model, guide=guide, num_samples=500)(x_grid)
+        ax = predictive_band(x_grid, draws["obs"], x_obs=x, y_obs=y)
     """
     if not 0 < level < 1:
         raise ValueError(f"level must be in (0, 1), got {level!r}.")
@@ -495,8 +495,8 @@ def gaussian_ellipse(
 
     Example::
 
-        >>> post = conjugate_posterior(x, y, prior_scale=10.0, noise_scale=0.5)
-        >>> ax = gaussian_ellipse(post.mean, post.covariance_matrix, label="exact")
+        post = conjugate_posterior(x, y, prior_scale=10.0, noise_scale=0.5)
+        ax = gaussian_ellipse(post.mean, post.covariance_matrix, label="exact")
     """
     mean = torch.as_tensor(mean, dtype=torch.float64).detach().cpu()
     cov = torch.as_tensor(cov, dtype=torch.float64).detach().cpu()
@@ -537,8 +537,8 @@ def latent_map(
 
     Example::
 
-        >>> loc, _ = vae.encode(test_images)
-        >>> ax = latent_map(loc[:, :2], test_labels, ["T-shirt", ...])
+        loc, _ = vae.encode(test_images)
+        ax = latent_map(loc[:, :2], test_labels, ["T-shirt", ...])
     """
     if not isinstance(codes, torch.Tensor) or codes.ndim != 2 or codes.shape[1] != 2:
         raise ValueError("codes must be a tensor of shape (N, 2).")

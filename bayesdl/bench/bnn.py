@@ -168,8 +168,8 @@ def bench_bnn(
 
     Example::
 
-        >>> r = bench_bnn(steps=50)
-        >>> r["bnn_over_det"], r["target_met"]
+        r = bench_bnn(steps=50)
+        r["bnn_over_det"], r["target_met"]
     """
     batch_size = checks.positive_int("batch_size", batch_size)
     per_round = checks.positive_int("per_round", per_round)
@@ -280,7 +280,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     Example::
 
-        >>> main(["--steps", "20"])  # doctest: +SKIP
+        >>> main(["--steps", "20"])
         0
     """
     args = _parser().parse_args(None if argv is None else list(argv))

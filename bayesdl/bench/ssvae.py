@@ -89,8 +89,8 @@ class ExampleSSVAE(nn.Module):
 
     Example::
 
-        >>> ex = ExampleSSVAE(m1, z_dim=32, hidden=500, classifier_hidden=[500],
-        ...                   aux_loss_multiplier=50.0)
+        ex = ExampleSSVAE(m1, z_dim=32, hidden=500, classifier_hidden=[500],
+                          aux_loss_multiplier=50.0)
     """
 
     def __init__(
@@ -249,8 +249,8 @@ def bench_ssvae(
 
     Example::
 
-        >>> r = bench_ssvae(rounds=1, batches=20)
-        >>> r["ratio"]
+        r = bench_ssvae(rounds=1, batches=20)
+        r["ratio"]
     """
     num_labels = mnist_ssvae.check_num_labels(num_labels)
     rounds = checks.positive_int(
@@ -429,7 +429,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     Example::
 
-        >>> main(["--rounds", "1", "--batches", "10"])  # doctest: +SKIP
+        >>> main(["--rounds", "1", "--batches", "10"])
         0
     """
     args = _parser().parse_args(argv)

@@ -156,8 +156,8 @@ def bench_vae(
 
     Example::
 
-        >>> r = bench_vae(tutorial_epochs=2, num_val=500)
-        >>> r["epoch_ratio"], r["chapter_val_elbo"], r["chapter_test_elbo"]
+        r = bench_vae(tutorial_epochs=2, num_val=500)
+        r["epoch_ratio"], r["chapter_val_elbo"], r["chapter_test_elbo"]
     """
     if tutorial_epochs is None:
         tutorial_epochs = config.choose(full=20, smoke=2)
@@ -274,7 +274,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     Example::
 
-        >>> main(["--tutorial-epochs", "2", "--num-val", "500"])  # doctest: +SKIP
+        >>> main(["--tutorial-epochs", "2", "--num-val", "500"])
         0
     """
     parser = argparse.ArgumentParser(

@@ -9,10 +9,10 @@ clothes, from a seed.
 
 Example::
 
-    >>> x, y = load("mnist", "train")
-    >>> (fit_x, fit_y), (val_x, val_y) = train_validation_split(x, y, 5000)
-    >>> rotate(val_x[:4], 60).shape
-    torch.Size([4, 1, 28, 28])
+    x, y = load("mnist", "train")
+    (fit_x, fit_y), (val_x, val_y) = train_validation_split(x, y, 5000)
+    rotate(val_x[:4], 60).shape
+    # torch.Size([4, 1, 28, 28])
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ def train_validation_split(
 
     Example::
 
-        >>> (tx, ty), (vx, vy) = train_validation_split(x, y, 5000, seed=0)
+        (tx, ty), (vx, vy) = train_validation_split(x, y, 5000, seed=0)
     """
     checks.images(images)
     labels = checks.labels(labels, len(images), num_classes=2**62)
@@ -71,7 +71,7 @@ def rotate(images: torch.Tensor, degrees: float) -> torch.Tensor:
 
     Example::
 
-        >>> rotate(test_x, 60)        # (N, 1, 28, 28), values in [0, 1]
+        rotate(test_x, 60)        # (N, 1, 28, 28), values in [0, 1]
     """
     checks.images(images)
     degrees = checks.finite_float("degrees", degrees)

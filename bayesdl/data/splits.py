@@ -6,11 +6,11 @@ is read once, for the final table.
 
 Example::
 
-    >>> from bayesdl.data.splits import stratified_split
-    >>> _, labels = bayesdl.data.load("mnist", "train")
-    >>> train, val = stratified_split(labels, num_val=10_000, seed=0)
-    >>> len(train), len(val)
-    (50000, 10000)
+    from bayesdl.data.splits import stratified_split
+    _, labels = bayesdl.data.load("mnist", "train")
+    train, val = stratified_split(labels, num_val=10_000, seed=0)
+    len(train), len(val)
+    # (50000, 10000)
 
 (Import it from ``bayesdl.data.splits``; it is not re-exported by
 :mod:`bayesdl.data`, so that adding it left every other model's cache key
@@ -104,10 +104,10 @@ def labelled_split(
 
     Example::
 
-        >>> _, train_y = bayesdl.data.load("mnist", "train")
-        >>> lab, unlab = labelled_split(train_y, 100, seed=0)
-        >>> train_y[lab].bincount()             # ten of every digit
-        tensor([10, 10, 10, 10, 10, 10, 10, 10, 10, 10])
+        _, train_y = bayesdl.data.load("mnist", "train")
+        lab, unlab = labelled_split(train_y, 100, seed=0)
+        train_y[lab].bincount()             # ten of every digit
+        # tensor([10, 10, 10, 10, 10, 10, 10, 10, 10, 10])
     """
     labels = checks.labels(labels, num_classes=NUM_CLASSES)
     num_labels = checks.positive_int("num_labels", num_labels)

@@ -54,9 +54,9 @@ def subset(
     examples are drawn uniformly without replacement. The subset keeps the
     original order. This is how smoke runs shrink the data::
 
-        >>> from bayesdl.config import choose
-        >>> x, y = load("mnist", "train")
-        >>> xs, ys = subset(x, y, choose(full=len(x), smoke=500))
+        from bayesdl.config import choose
+        x, y = load("mnist", "train")
+        xs, ys = subset(x, y, choose(full=len(x), smoke=500))
     """
     if not isinstance(images, torch.Tensor) or not isinstance(labels, torch.Tensor):
         raise ValueError("images and labels must be tensors.")

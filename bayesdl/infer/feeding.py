@@ -33,10 +33,10 @@ class MixedBatches:
 
     Example::
 
-        >>> lab, _ = labelled_split(train_y, 100)
-        >>> batches = MixedBatches(train_x, train_y, lab, seed=0)
-        >>> x, y = next(iter(batches))       # y == -1 marks a missing label
-        >>> len(batches)                     # batches per epoch
+        lab, _ = labelled_split(train_y, 100)
+        batches = MixedBatches(train_x, train_y, lab, seed=0)
+        x, y = next(iter(batches))       # y == -1 marks a missing label
+        len(batches)                     # batches per epoch
     """
 
     def __init__(

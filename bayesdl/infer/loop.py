@@ -287,8 +287,8 @@ def fit_svi(
 
     Example::
 
-        >>> result = fit_svi(model, guide, x, y, num_steps=1000, lr=0.05)
-        >>> result.losses[-1], result.seconds
+        result = fit_svi(model, guide, x, y, num_steps=1000, lr=0.05)
+        result.losses[-1], result.seconds
     """
     lr = checks.positive_float("lr", lr)
     if schedule not in _SCHEDULES:
@@ -476,7 +476,7 @@ def fit_deterministic(
 
     Example::
 
-        >>> result = fit_deterministic(LeNet(), images, labels, num_epochs=5)
+        result = fit_deterministic(LeNet(), images, labels, num_epochs=5)
     """
     if not isinstance(net, torch.nn.Module):
         raise ValueError(f"net must be a torch.nn.Module, got {type(net).__name__}.")

@@ -48,13 +48,13 @@ def run_numpyro_nuts(
 
     Example::
 
-        >>> import numpyro, numpyro.distributions as nd
-        >>> def model(y):
-        ...     mu = numpyro.sample("mu", nd.Normal(0.0, 1.0))
-        ...     numpyro.sample("y", nd.Normal(mu, 1.0), obs=y)
-        >>> result = run_numpyro_nuts(model, torch.randn(10), num_samples=500,
-        ...                           warmup_steps=500)
-        >>> result.max_rhat, result.flat("mu").mean()
+        import numpyro, numpyro.distributions as nd
+        def model(y):
+            mu = numpyro.sample("mu", nd.Normal(0.0, 1.0))
+            numpyro.sample("y", nd.Normal(mu, 1.0), obs=y)
+        result = run_numpyro_nuts(model, torch.randn(10), num_samples=500,
+                                  warmup_steps=500)
+        result.max_rhat, result.flat("mu").mean()
     """
     check_counts(num_samples, warmup_steps, num_chains)
     seed = checks.seed(seed)

@@ -94,8 +94,8 @@ def run_nuts(
 
     Example::
 
-        >>> result = run_nuts(model, x, y, num_samples=1000, warmup_steps=500)
-        >>> result.max_rhat, result.min_ess, result.flat("weight").mean(0)
+        result = run_nuts(model, x, y, num_samples=1000, warmup_steps=500)
+        result.max_rhat, result.min_ess, result.flat("weight").mean(0)
     """
     from pyro.infer import MCMC, NUTS
     from pyro.ops.stats import effective_sample_size, split_gelman_rubin

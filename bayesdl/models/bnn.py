@@ -10,10 +10,10 @@ ordinary layers with ``PyroSample`` priors, and a separate guide.
 
 Example::
 
-    >>> net = BayesianLeNet(num_data=60_000)
-    >>> result = bayesdl.infer.fit_svi(net, net.guide, data=(images, labels),
-    ...                                batch_size=128, num_epochs=5, lr=1e-3)
-    >>> probs = net.predict(test_images, num_samples=20)   # (20, N, 10)
+    net = BayesianLeNet(num_data=60_000)
+    result = bayesdl.infer.fit_svi(net, net.guide, data=(images, labels),
+                                   batch_size=128, num_epochs=5, lr=1e-3)
+    probs = net.predict(test_images, num_samples=20)   # (20, N, 10)
 """
 
 from __future__ import annotations
@@ -207,9 +207,9 @@ class BayesianLeNet(_Classifier, PyroModule):
 
     Example::
 
-        >>> net = BayesianLeNet(num_data=60_000, prior_scale=1.0)
-        >>> elbo = pyro.infer.Trace_ELBO()(net, net.guide)
-        >>> loss = elbo(images[:128], labels[:128])   # minus the ELBO
+        net = BayesianLeNet(num_data=60_000, prior_scale=1.0)
+        elbo = pyro.infer.Trace_ELBO()(net, net.guide)
+        loss = elbo(images[:128], labels[:128])   # minus the ELBO
     """
 
     def __init__(
@@ -272,8 +272,8 @@ class BayesianLeNet(_Classifier, PyroModule):
 
         Example::
 
-            >>> probs = net.predict(test_images, num_samples=20)
-            >>> predictive = probs.mean(0)
+            probs = net.predict(test_images, num_samples=20)
+            predictive = probs.mean(0)
         """
         return self._predict(images, num_samples, batch_size)
 
@@ -305,10 +305,10 @@ class PyroLeNet(_Classifier, PyroModule):
 
     Example::
 
-        >>> net = PyroLeNet(num_data=60_000, prior_scale=0.1)
-        >>> guide = AutoNormal(net, init_loc_fn=init_to_value(
-        ...     values=net.initial_values()), init_scale=0.01)
-        >>> loss = TraceMeanField_ELBO()(net, guide)(images, labels, index)
+        net = PyroLeNet(num_data=60_000, prior_scale=0.1)
+        guide = AutoNormal(net, init_loc_fn=init_to_value(
+            values=net.initial_values()), init_scale=0.01)
+        loss = TraceMeanField_ELBO()(net, guide)(images, labels, index)
     """
 
     def __init__(
@@ -388,7 +388,7 @@ class PyroLeNet(_Classifier, PyroModule):
 
         Example::
 
-            >>> probs = net.predict(test_images, guide, num_samples=16)
+            probs = net.predict(test_images, guide, num_samples=16)
         """
         checks.images(images)
         checks.positive_int("num_samples", num_samples)
@@ -421,9 +421,9 @@ def autonormal_state(net: BayesianLeNet) -> dict[str, torch.Tensor]:
 
     Example::
 
-        >>> guide = AutoNormal(PyroLeNet(60_000))
-        >>> guide(images, labels, index)          # creates its parameters
-        >>> guide.load_state_dict(autonormal_state(bnn))
+        guide = AutoNormal(PyroLeNet(60_000))
+        guide(images, labels, index)          # creates its parameters
+        guide.load_state_dict(autonormal_state(bnn))
     """
     if not isinstance(net, BayesianLeNet):
         raise ValueError(f"net must be a BayesianLeNet, got {type(net).__name__}.")

@@ -11,8 +11,8 @@ network is more confident than it will be on new data.
 
 Example::
 
-    >>> t = fit_temperature(net.predict(val_x), val_y)
-    >>> TemperatureScaled(net, t).predict(test_x).shape   # (1, N, 10)
+    t = fit_temperature(net.predict(val_x), val_y)
+    TemperatureScaled(net, t).predict(test_x).shape   # (1, N, 10)
 """
 
 from __future__ import annotations
@@ -58,7 +58,7 @@ def fit_temperature(
 
     Example::
 
-        >>> fit_temperature(net.predict(val_x), val_y)
+        fit_temperature(net.predict(val_x), val_y)
     """
     logp = _log_predictive(probs)
     y = checks.labels(labels, len(logp), num_classes=logp.shape[1]).to(logp.device)
@@ -95,8 +95,8 @@ class TemperatureScaled(nn.Module):
 
     Example::
 
-        >>> TemperatureScaled(net, 1.3).predict(test_x).shape
-        torch.Size([1, 10000, 10])
+        TemperatureScaled(net, 1.3).predict(test_x).shape
+        # torch.Size([1, 10000, 10])
     """
 
     def __init__(self, model: nn.Module, temperature: float) -> None:

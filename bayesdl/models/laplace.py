@@ -8,10 +8,10 @@ prior scale that maximises it.
 
 Example::
 
-    >>> la = LaplaceGLM(net, x, y, parameters=["2.weight", "2.bias"])
-    >>> la.fit_prior_scale()
-    >>> la.predict(x[:4], num_samples=10).shape
-    torch.Size([10, 4, 3])
+    la = LaplaceGLM(net, x, y, parameters=["2.weight", "2.bias"])
+    la.fit_prior_scale()
+    la.predict(x[:4], num_samples=10).shape
+    # torch.Size([10, 4, 3])
 """
 
 from __future__ import annotations
@@ -187,7 +187,7 @@ class LaplaceGLM(nn.Module):
 
         Example::
 
-            >>> la.log_marginal_likelihood(prior_scale=0.5)
+            la.log_marginal_likelihood(prior_scale=0.5)
         """
         if self.log_likelihood is None:
             raise ValueError("the marginal likelihood needs the labels y.")
@@ -204,7 +204,7 @@ class LaplaceGLM(nn.Module):
 
         Example::
 
-            >>> la.fit_prior_scale()
+            la.fit_prior_scale()
         """
         low = checks.positive_float("low", low)
         high = checks.positive_float("high", high)

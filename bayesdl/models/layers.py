@@ -157,8 +157,8 @@ class BayesianLayer(PyroModule):
 
         Example::
 
-            >>> float(BayesianLinear(3, 2).kl_divergence()) > 0
-            True
+            float(BayesianLinear(3, 2).kl_divergence()) > 0
+            # True
         """
         return self._kl(self._pairs())
 

@@ -53,10 +53,10 @@ class M1(PyroModule):
 
     Example::
 
-        >>> m1 = M1(num_data=60_000)
-        >>> bayesdl.infer.fit_svi(m1.model, m1.guide, data=(images,),
-        ...                       batch_size=250, num_epochs=10, lr=1e-3)
-        >>> loc, scale = m1.encode(images[:5])          # (5, 50) each
+        m1 = M1(num_data=60_000)
+        bayesdl.infer.fit_svi(m1.model, m1.guide, data=(images,),
+                              batch_size=250, num_epochs=10, lr=1e-3)
+        loc, scale = m1.encode(images[:5])          # (5, 50) each
     """
 
     def __init__(

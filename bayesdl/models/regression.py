@@ -98,9 +98,9 @@ class BayesianLinearRegression(PyroModule):
 
     Example::
 
-        >>> model = BayesianLinearRegression(prior_scale=10.0)
-        >>> guide = pyro.infer.autoguide.AutoMultivariateNormal(model)
-        >>> fit = bayesdl.infer.fit_svi(model, guide, x, y, num_steps=2000)
+        model = BayesianLinearRegression(prior_scale=10.0)
+        guide = pyro.infer.autoguide.AutoMultivariateNormal(model)
+        fit = bayesdl.infer.fit_svi(model, guide, x, y, num_steps=2000)
     """
 
     def __init__(
@@ -181,8 +181,8 @@ def conjugate_posterior(
 
     Example::
 
-        >>> post = conjugate_posterior(x, y, prior_scale=10.0, noise_scale=0.5)
-        >>> post.mean, post.stddev
+        post = conjugate_posterior(x, y, prior_scale=10.0, noise_scale=0.5)
+        post.mean, post.stddev
     """
     _check_scales(prior_scale=prior_scale, noise_scale=noise_scale)
     X, yd = design_matrix(_check_data(x, y)), y.double()
@@ -211,8 +211,8 @@ def conjugate_predictive(
 
     Example::
 
-        >>> pred = conjugate_predictive(x_test, x, y, prior_scale=10.0, noise_scale=0.5)
-        >>> lo, hi = pred.icdf(torch.tensor(0.05)), pred.icdf(torch.tensor(0.95))
+        pred = conjugate_predictive(x_test, x, y, prior_scale=10.0, noise_scale=0.5)
+        lo, hi = pred.icdf(torch.tensor(0.05)), pred.icdf(torch.tensor(0.95))
     """
     post = conjugate_posterior(x, y, prior_scale=prior_scale, noise_scale=noise_scale)
     X_new = _check_new_inputs(design_matrix(x_new), post)
@@ -246,7 +246,7 @@ def log_evidence(
 
     Example::
 
-        >>> float(log_evidence(x, y, prior_scale=10.0, noise_scale=0.5))
+        float(log_evidence(x, y, prior_scale=10.0, noise_scale=0.5))
     """
     post = conjugate_posterior(x, y, prior_scale=prior_scale, noise_scale=noise_scale)
     yd = y.double()
@@ -289,7 +289,7 @@ def expected_log_likelihood(
 
     Example::
 
-        >>> expected_log_likelihood(q, x, y, noise_scale=0.5)
+        expected_log_likelihood(q, x, y, noise_scale=0.5)
     """
     _check_scales(noise_scale=noise_scale)
     X, yd = design_matrix(_check_data(x, y)), y.double()
@@ -319,8 +319,8 @@ def analytic_elbo(
 
     Example::
 
-        >>> q = guide.get_posterior()  # an AutoMultivariateNormal's q
-        >>> analytic_elbo(q, x, y, prior_scale=10.0, noise_scale=0.5)
+        q = guide.get_posterior()  # an AutoMultivariateNormal's q
+        analytic_elbo(q, x, y, prior_scale=10.0, noise_scale=0.5)
     """
     _check_scales(prior_scale=prior_scale)
     X = design_matrix(x)

@@ -15,12 +15,12 @@ labels directly.
 
 Example::
 
-    >>> ss = SSVAE(num_labelled=100, num_unlabelled=59_900)
-    >>> sampler = MixedBatches(images, labels, labelled_index, seed=0)
-    >>> bayesdl.infer.fit_svi(ss.model, ss.guide, data=sampler, num_epochs=10,
-    ...                       loss=TraceEnum_ELBO(max_plate_nesting=1))
-    >>> ss.classify(test_images)            # (N, 10) probabilities of q(y|x)
-    >>> ss.generate(torch.arange(10))       # (10, 1, 28, 28) Bernoulli means
+    ss = SSVAE(num_labelled=100, num_unlabelled=59_900)
+    sampler = MixedBatches(images, labels, labelled_index, seed=0)
+    bayesdl.infer.fit_svi(ss.model, ss.guide, data=sampler, num_epochs=10,
+                          loss=TraceEnum_ELBO(max_plate_nesting=1))
+    ss.classify(test_images)            # (N, 10) probabilities of q(y|x)
+    ss.generate(torch.arange(10))       # (10, 1, 28, 28) Bernoulli means
 """
 
 from __future__ import annotations
@@ -160,8 +160,8 @@ class SSVAE(PyroModule):
 
         Example::
 
-            >>> codes = ss.code(train_x)
-            >>> batches = MixedBatches(codes, train_y, labelled_index)
+            codes = ss.code(train_x)
+            batches = MixedBatches(codes, train_y, labelled_index)
         """
         if self.features is None:
             raise ValueError("only a stacked model (features=M1) has a code.")
@@ -319,8 +319,8 @@ class SSVAE(PyroModule):
 
         Example::
 
-            >>> probs = ss.classify(test_x)
-            >>> accuracy = (probs.argmax(-1) == test_y).float().mean()
+            probs = ss.classify(test_x)
+            accuracy = (probs.argmax(-1) == test_y).float().mean()
         """
         x = checks.images(x, "x", dtype=self._dtype())
         batch_size = checks.positive_int("batch_size", batch_size)
@@ -341,7 +341,7 @@ class SSVAE(PyroModule):
 
         Example::
 
-            >>> loc, scale = ss.encode(test_x[:5], test_y[:5])
+            loc, scale = ss.encode(test_x[:5], test_y[:5])
         """
         x = checks.images(x, "x", dtype=self._dtype())
         labels = checks.labels(labels, n=len(x))
@@ -364,9 +364,9 @@ class SSVAE(PyroModule):
 
         Example::
 
-            >>> digits = ss.generate(torch.arange(10))           # ten digits
-            >>> z = ss.encode(x[:1], y[:1])[0].expand(10, -1)    # one style
-            >>> same_hand = ss.generate(torch.arange(10), z)
+            digits = ss.generate(torch.arange(10))           # ten digits
+            z = ss.encode(x[:1], y[:1])[0].expand(10, -1)    # one style
+            same_hand = ss.generate(torch.arange(10), z)
         """
         labels = checks.labels(labels)
         if len(labels) == 0:
@@ -404,9 +404,9 @@ def baseline_classifier(
 
     Example::
 
-        >>> net = baseline_classifier()
-        >>> bayesdl.infer.fit_deterministic(net, x_labelled, y_labelled,
-        ...                                 num_epochs=200, batch_size=100)
+        net = baseline_classifier()
+        bayesdl.infer.fit_deterministic(net, x_labelled, y_labelled,
+                                        num_epochs=200, batch_size=100)
     """
     widths = checks.widths("classifier_hidden", classifier_hidden, allow_empty=True)
     m1_hidden = checks.positive_int("m1_hidden", m1_hidden)
@@ -437,8 +437,8 @@ def classifier_gradients(
 
     Example::
 
-        >>> g = classifier_gradients(ss, x, labels, enumerate_labels=False)
-        >>> g.var(0).sum()        # total variance of the gradient
+        g = classifier_gradients(ss, x, labels, enumerate_labels=False)
+        g.var(0).sum()        # total variance of the gradient
     """
     from pyro.infer import TraceEnum_ELBO
 

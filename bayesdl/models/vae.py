@@ -21,11 +21,11 @@ object with that interface (the prior is always the standard normal).
 
 Example::
 
-    >>> vae = VAE(num_data=55_000, latent_dim=32)
-    >>> result = bayesdl.infer.fit_svi(
-    ...     vae.model, vae.guide, data=(images,), batch_size=128,
-    ...     num_epochs=10, loss=pyro.infer.TraceMeanField_ELBO())
-    >>> elbo(vae, test_images).mean()     # nats per image
+    vae = VAE(num_data=55_000, latent_dim=32)
+    result = bayesdl.infer.fit_svi(
+        vae.model, vae.guide, data=(images,), batch_size=128,
+        num_epochs=10, loss=pyro.infer.TraceMeanField_ELBO())
+    elbo(vae, test_images).mean()     # nats per image
 """
 
 from __future__ import annotations
@@ -119,9 +119,9 @@ class VAE(PyroModule):
 
     Example::
 
-        >>> vae = VAE(num_data=60_000, latent_dim=2, hidden=(256,))
-        >>> loc, scale = vae.encode(images[:5])        # (5, 2) each
-        >>> new = vae.sample(16)                       # (16, 1, 28, 28)
+        vae = VAE(num_data=60_000, latent_dim=2, hidden=(256,))
+        loc, scale = vae.encode(images[:5])        # (5, 2) each
+        new = vae.sample(16)                       # (16, 1, 28, 28)
     """
 
     def __init__(
@@ -155,7 +155,7 @@ class VAE(PyroModule):
 
         Example::
 
-            >>> loc, scale = vae.encode(test_images[:100])
+            loc, scale = vae.encode(test_images[:100])
         """
         x = checks.images(x, "x", dtype=self._reference().dtype)
         loc, raw = self.encoder(x.flatten(1)).chunk(2, dim=-1)
@@ -166,7 +166,7 @@ class VAE(PyroModule):
 
         Example::
 
-            >>> logits = vae.decode_logits(torch.zeros(1, vae.latent_dim))
+            logits = vae.decode_logits(torch.zeros(1, vae.latent_dim))
         """
         z = self._check_codes(z)
         logits = self._logits(z)
@@ -182,7 +182,7 @@ class VAE(PyroModule):
 
         Example::
 
-            >>> means = vae.decode(torch.zeros(1, vae.latent_dim))
+            means = vae.decode(torch.zeros(1, vae.latent_dim))
         """
         return torch.sigmoid(self.decode_logits(z))
 
@@ -196,7 +196,7 @@ class VAE(PyroModule):
 
         Example::
 
-            >>> images = vae.sample(16)                 # (16, 1, 28, 28)
+            images = vae.sample(16)                 # (16, 1, 28, 28)
         """
         n = checks.positive_int("n", n)
         ref = self._reference()
@@ -273,8 +273,8 @@ def bernoulli_log_likelihood(
 
     Example::
 
-        >>> loc, scale = vae.encode(x)
-        >>> bernoulli_log_likelihood(vae, loc, x)        # (N,)
+        loc, scale = vae.encode(x)
+        bernoulli_log_likelihood(vae, loc, x)        # (N,)
     """
     decode_logits = getattr(vae, "decode_logits", None)
     if decode_logits is not None:
@@ -350,8 +350,8 @@ def elbo(
 
     Example::
 
-        >>> with torch.no_grad():
-        ...     test_elbo = elbo(vae, test_images).mean()
+        with torch.no_grad():
+            test_elbo = elbo(vae, test_images).mean()
     """
     x = checks.images(x, "x", dtype=_dtype(vae))
     num_samples = checks.positive_int("num_samples", num_samples)
@@ -389,8 +389,8 @@ def iwae(
 
     Example::
 
-        >>> with torch.no_grad():
-        ...     test_iwae = iwae(vae, test_images, k=64).mean()
+        with torch.no_grad():
+            test_iwae = iwae(vae, test_images, k=64).mean()
     """
     x = checks.images(x, "x", dtype=_dtype(vae))
     k = checks.positive_int("k", k)

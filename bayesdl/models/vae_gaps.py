@@ -15,10 +15,10 @@
 
 Example::
 
-    >>> rate, distortion = rate_distortion(vae, test_images)
-    >>> variances, active = active_units(vae, test_images)
-    >>> loc, scale = refine_encoding(vae, test_images[:300], steps=300)
-    >>> elbo(vae, test_images[:300], encoding=(loc, scale)).mean()
+    rate, distortion = rate_distortion(vae, test_images)
+    variances, active = active_units(vae, test_images)
+    loc, scale = refine_encoding(vae, test_images[:300], steps=300)
+    elbo(vae, test_images[:300], encoding=(loc, scale)).mean()
 """
 
 from __future__ import annotations
@@ -48,8 +48,8 @@ def rate_distortion(
 
     Example::
 
-        >>> with torch.no_grad():
-        ...     rate, distortion = rate_distortion(vae, test_images)
+        with torch.no_grad():
+            rate, distortion = rate_distortion(vae, test_images)
     """
     x = checks.images(x, "x", dtype=_dtype(vae))
     batch_size = checks.positive_int("batch_size", batch_size)
@@ -74,8 +74,8 @@ def active_units(
 
     Example::
 
-        >>> with torch.no_grad():
-        ...     variances, active = active_units(vae, test_images)
+        with torch.no_grad():
+            variances, active = active_units(vae, test_images)
     """
     x = checks.images(x, "x", dtype=_dtype(vae))
     threshold = checks.positive_float("threshold", threshold)
@@ -106,7 +106,7 @@ def refine_encoding(
 
     Example::
 
-        >>> loc, scale = refine_encoding(vae, test_images[:300], steps=300)
+        loc, scale = refine_encoding(vae, test_images[:300], steps=300)
     """
     x = checks.images(x, "x", dtype=_dtype(vae))
     steps = checks.positive_int("steps", steps)

@@ -105,8 +105,8 @@ def run(
 
     Example::
 
-        >>> net = run("tiny", make=make, fit=fit, settings={"n": 3}, seed=0,
-        ...           sources=[__name__])
+        net = run("tiny", make=make, fit=fit, settings={"n": 3}, seed=0,
+                  sources=[__name__])
     """
     seed = check_seed(seed)
 

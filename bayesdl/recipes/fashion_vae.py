@@ -253,8 +253,8 @@ def vae_fashion_mnist_variant(
 
     Example::
 
-        >>> other = vae_fashion_mnist_variant(variant="geometric")
-        >>> float(other.val_elbo[-1])
+        other = vae_fashion_mnist_variant(variant="geometric")
+        float(other.val_elbo[-1])
     """
     from ..models import vae as vae_module
 
@@ -288,8 +288,8 @@ def vae_continuous_bernoulli(*, seed: int = 0) -> torch.nn.Module:
 
     Example::
 
-        >>> cb = vae_continuous_bernoulli()
-        >>> cb.mean(cb.encode(images)[0])      # the pixels' means
+        cb = vae_continuous_bernoulli()
+        cb.mean(cb.encode(images)[0])      # the pixels' means
     """
     from ..models import vae as vae_module
     from ..models import vae_variants
@@ -319,8 +319,8 @@ def vae_bayesian_head(*, seed: int = 0) -> torch.nn.Module:
 
     Example::
 
-        >>> vae = vae_bayesian_head()
-        >>> draws = vae.decode_draws(vae.encode(images)[0], 20)
+        vae = vae_bayesian_head()
+        draws = vae.decode_draws(vae.encode(images)[0], 20)
     """
     from ..models import vae as vae_module
     from ..models import vae_variants

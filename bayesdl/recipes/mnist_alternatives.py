@@ -11,9 +11,9 @@ retrains these models too. Each ``predict(x, num_samples=S)`` gives
 
 Example::
 
-    >>> ens = ensemble_mnist()
-    >>> ens.predict(test_x).shape        # one prediction per member
-    torch.Size([5, 10000, 10])
+    ens = ensemble_mnist()
+    ens.predict(test_x).shape        # one prediction per member
+    # torch.Size([5, 10000, 10])
 """
 
 from __future__ import annotations
@@ -97,7 +97,7 @@ def temperature_mnist(*, seed: int = 0) -> TemperatureScaled:
 
     Example::
 
-        >>> temperature_mnist().temperature
+        temperature_mnist().temperature
     """
     net = mnist_bnn.lenet_mnist(seed=seed)
     _, (val_x, val_y) = mnist_bnn.mnist_data()
@@ -170,8 +170,8 @@ def dropout_mnist(*, seed: int = 0, rate: float | None = None) -> MCDropout:
 
     Example::
 
-        >>> dropout_mnist().predict(test_x, num_samples=8).shape
-        torch.Size([8, 10000, 10])
+        dropout_mnist().predict(test_x, num_samples=8).shape
+        # torch.Size([8, 10000, 10])
     """
     rate = dropout_rate_mnist()[0] if rate is None else check_dropout_rate(rate)
     if rate == 0:
@@ -192,8 +192,8 @@ def ensemble_mnist(*, seed: int = 0, size: int | None = None) -> Ensemble:
 
     Example::
 
-        >>> ensemble_mnist(size=5).predict(test_x).shape
-        torch.Size([5, 10000, 10])
+        ensemble_mnist(size=5).predict(test_x).shape
+        # torch.Size([5, 10000, 10])
     """
     size = alternatives_settings()["ensemble_size"] if size is None else size
     seed = checks.seed(seed)
@@ -242,8 +242,8 @@ def laplace_mnist(*, seed: int = 0) -> LastLayerLaplace:
 
     Example::
 
-        >>> laplace_mnist().predict(test_x, num_samples=32).shape
-        torch.Size([32, 10000, 10])
+        laplace_mnist().predict(test_x, num_samples=32).shape
+        # torch.Size([32, 10000, 10])
     """
     net = mnist_bnn.lenet_mnist(seed=seed)
     (images, labels), _ = mnist_bnn.mnist_data()

@@ -101,8 +101,8 @@ def bnn_mnist(*, seed: int = 0) -> BayesianLeNet:
 
     Example::
 
-        >>> bnn = bnn_mnist()
-        >>> probs = bnn.predict(images, num_samples=20).mean(0)
+        bnn = bnn_mnist()
+        probs = bnn.predict(images, num_samples=20).mean(0)
     """
     settings = mnist_settings()
 
@@ -140,8 +140,8 @@ def lenet_mnist(*, seed: int = 0) -> LeNet:
 
     Example::
 
-        >>> net = lenet_mnist()
-        >>> probs = net.predict(images)       # (1, N, 10)
+        net = lenet_mnist()
+        probs = net.predict(images)       # (1, N, 10)
     """
     settings = mnist_settings()
 

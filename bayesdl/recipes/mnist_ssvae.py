@@ -174,8 +174,8 @@ def ssvae_m1(*, seed: int = 0):
 
     Example::
 
-        >>> m1 = ssvae_m1()
-        >>> loc, scale = m1.encode(images)
+        m1 = ssvae_m1()
+        loc, scale = m1.encode(images)
     """
     import pyro
 
@@ -267,9 +267,9 @@ def ssvae_mnist(
 
     Example::
 
-        >>> ss = ssvae_mnist(num_labels=100)
-        >>> probs = ss.classify(test_images)        # (N, 10)
-        >>> sevens = ss.generate(torch.full((8,), 7))
+        ss = ssvae_mnist(num_labels=100)
+        probs = ss.classify(test_images)        # (N, 10)
+        sevens = ss.generate(torch.full((8,), 7))
     """
     import time
 
@@ -388,8 +388,8 @@ def ssvae_baseline_mnist(*, num_labels: int = 100, seed: int = 0) -> torch.nn.Mo
 
     Example::
 
-        >>> net = ssvae_baseline_mnist(num_labels=100)
-        >>> probs = net(test_images).softmax(-1)
+        net = ssvae_baseline_mnist(num_labels=100)
+        probs = net(test_images).softmax(-1)
     """
     from ..models import ssvae as ssvae_module
     from ..models.ssvae import baseline_classifier, labelled_split
@@ -454,9 +454,9 @@ def ssvae_m1_classifier_mnist(
 
     Example::
 
-        >>> net = ssvae_m1_classifier_mnist(num_labels=100)
-        >>> codes = ssvae_m1().encode(test_images)[0]
-        >>> probs = net(codes).softmax(-1)
+        net = ssvae_m1_classifier_mnist(num_labels=100)
+        codes = ssvae_m1().encode(test_images)[0]
+        probs = net(codes).softmax(-1)
     """
     from ..models import ssvae as ssvae_module
     from ..models.m1 import _mlp

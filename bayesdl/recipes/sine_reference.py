@@ -239,8 +239,8 @@ def fit_map_regression(
 
     Example::
 
-        >>> net = regression_net(50)
-        >>> sigma, seconds = fit_map_regression(net, x, y, num_steps=2000)
+        net = regression_net(50)
+        sigma, seconds = fit_map_regression(net, x, y, num_steps=2000)
     """
     prior_scale = checks.positive_float("prior_scale", prior_scale)
     num_steps = checks.positive_int("num_steps", num_steps)
@@ -308,9 +308,9 @@ def nuts_sine(*, seed: int = 0, **overrides: Any) -> NutsPosterior:
 
     Example::
 
-        >>> ref = nuts_sine()
-        >>> ref.samples["w1"].shape        # (chains, draws, hidden)
-        torch.Size([4, 1000, 50])
+        ref = nuts_sine()
+        ref.samples["w1"].shape        # (chains, draws, hidden)
+        # torch.Size([4, 1000, 50])
     """
     settings = nuts_settings()
     unknown = set(overrides) - set(settings)
