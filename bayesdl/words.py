@@ -33,6 +33,8 @@ def agreement(difference: float, *, digits: int = 1) -> str:
         >>> agreement(1.234e-13, digits=2)
         'to within 1.23e-13'
     """
+    if hasattr(difference, "detach"):  # a tensor, perhaps part of a graph
+        difference = difference.detach()
     value = float(difference)
     if not math.isfinite(value) or value < 0:
         raise ValueError(

@@ -125,6 +125,19 @@ def test_no_listing_shows_plumbing(smoke_html):
     assert not problems, "\n".join(problems)
 
 
+def test_no_page_shows_a_warning_or_stderr(smoke_html):
+    """A reader sees no warning, traceback or other stderr output in a cell.
+
+    (An error a chapter shows on purpose is caught and printed to stdout.)
+    """
+    problems = []
+    for page in pages(smoke_html):
+        for out in article(page).select("div.output.stderr, div.output.traceback"):
+            text = " ".join(out.get_text(" ").split())
+            problems.append(f"{page.name}: {text[:160]}")
+    assert not problems, "\n".join(problems)
+
+
 def test_bibliography_labels_read_as_author_year(smoke_html):
     page = smoke_html / "book" / "references.html"
     main = article(page)

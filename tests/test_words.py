@@ -27,3 +27,12 @@ def test_a_signed_or_missing_difference_is_refused(bad):
 def test_digits_must_be_a_count():
     with pytest.raises(ValueError, match="digits"):
         words.agreement(1e-3, digits=-1)
+
+
+def test_a_tensor_in_a_graph_is_read_without_a_warning():
+    import warnings
+
+    x = torch.tensor(2.0, requires_grad=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert words.agreement((x * 0).abs()) == "exactly"
