@@ -280,7 +280,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     Example::
 
-        >>> main(["--steps", "20"])
+        >>> main(["--steps", "20"])  # doctest: +SKIP
         0
     """
     args = _parser().parse_args(None if argv is None else list(argv))

@@ -429,7 +429,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     Example::
 
-        >>> main(["--rounds", "1", "--batches", "10"])
+        >>> main(["--rounds", "1", "--batches", "10"])  # doctest: +SKIP
         0
     """
     args = _parser().parse_args(argv)

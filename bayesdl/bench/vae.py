@@ -274,7 +274,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     Example::
 
-        >>> main(["--tutorial-epochs", "2", "--num-val", "500"])
+        >>> main(["--tutorial-epochs", "2", "--num-val", "500"])  # doctest: +SKIP
         0
     """
     parser = argparse.ArgumentParser(
