@@ -10,6 +10,7 @@ and its own, and no other recipe's.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Callable
 from typing import Any
@@ -25,6 +26,7 @@ __all__ = [
     "checked_settings",
     "register",
     "run",
+    "settings_dict",
     "training_set",
     "validator",
     "with_history",
@@ -83,7 +85,7 @@ def run(
     *,
     make: Callable[[], torch.nn.Module],
     fit: Callable[[torch.nn.Module, int], Any],
-    settings: dict[str, Any],
+    settings: Any,
     seed: int,
     sources: list[Any],
     history: tuple[str, ...] = (),
@@ -98,7 +100,8 @@ def run(
     ``(result, extras)`` with the per-epoch records named in ``history`` and
     the numbers named in ``numbers``; the record (:func:`training_record`)
     is cached under ``name`` with :func:`bayesdl.cache.train_or_load`, keyed
-    on ``settings``, ``seed`` and the code of ``sources``, and checked by
+    on ``settings`` (a recipe's frozen settings dataclass, or a dict),
+    ``seed`` and the code of ``sources``, and checked by
     :func:`validator` when loaded. The network comes back in evaluation mode
     on the device, with ``losses``, ``train_seconds``, ``trained_on`` and an
     attribute for each name of ``history`` and ``numbers``.
@@ -121,7 +124,7 @@ def run(
     record = cache.train_or_load(
         name,
         train,
-        settings=settings,
+        settings=settings_dict(settings),
         seed=seed,
         sources=sources,
         validate=validator(make, history, numbers),
@@ -214,13 +217,49 @@ def with_history(net, artifact: dict[str, Any]):
     return net.to(config.device())
 
 
-def checked_settings(
-    given: object, default: Callable[[], dict[str, Any]], name: str
-) -> dict[str, Any]:
-    """``given`` settings checked against ``default()``'s fields, or the default."""
+def settings_dict(settings: Any) -> dict[str, Any]:
+    """A recipe's settings as the plain dict that a cache key hashes.
+
+    A frozen dataclass (each recipe's settings type) becomes the dict of its
+    fields; a dict is returned as it is.
+
+    Example::
+
+        >>> import dataclasses
+        >>> @dataclasses.dataclass(frozen=True)
+        ... class Settings:
+        ...     num_epochs: int = 3
+        >>> settings_dict(Settings())
+        {'num_epochs': 3}
+    """
+    if dataclasses.is_dataclass(settings) and not isinstance(settings, type):
+        return dataclasses.asdict(settings)
+    if isinstance(settings, dict):
+        return settings
+    raise ValueError(
+        "settings must be a recipe's settings dataclass (or a dict), got "
+        f"{type(settings).__name__}."
+    )
+
+
+def checked_settings(given: object, default: Callable[[], Any], name: str) -> Any:
+    """``given`` settings checked against ``default()``, or the default.
+
+    For a recipe whose settings are a frozen dataclass, ``given`` must be an
+    instance of that class (change a field with :func:`dataclasses.replace`);
+    for one whose settings are a dict, a dict with every field of the default.
+    """
     expected = default()
     if given is None:
         return expected
+    if dataclasses.is_dataclass(expected):
+        if not isinstance(given, type(expected)):
+            raise ValueError(
+                f"settings must be a {type(expected).__name__} like {name}(), got "
+                f"{type(given).__name__}; change a field with "
+                f"dataclasses.replace({name}(), num_epochs=2)."
+            )
+        return given
     if not isinstance(given, dict):
         raise ValueError(
             f"settings must be a dict like {name}(), got {type(given).__name__}."
