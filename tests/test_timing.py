@@ -22,6 +22,6 @@ def test_paused_time_is_left_off_the_clock():
 
 def test_reading_a_stopwatch_never_started_says_how_to_start_it():
     with pytest.raises(RuntimeError, match="start"):
-        Stopwatch().seconds
+        _ = Stopwatch().seconds
     with pytest.raises(RuntimeError, match="start"):
         Stopwatch().stop()

@@ -63,7 +63,9 @@ class Generative(Protocol):
         self, x: torch.Tensor, y: torch.Tensor | None = None
     ) -> tuple[torch.Tensor, torch.Tensor]: ...
 
-    def decode(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor: ...
+    def decode(
+        self, z: torch.Tensor, y: torch.Tensor | None = None
+    ) -> torch.Tensor: ...
 
     def generate(
         self,
