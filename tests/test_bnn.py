@@ -8,7 +8,7 @@ import torch
 
 import bayesdl
 from bayesdl import metrics
-from bayesdl.infer import fit_deterministic, fit_svi
+from bayesdl.infer import fit_classifier, fit_svi
 from bayesdl.models.bnn import BayesianLeNet, LeNet
 from bayesdl.models.layers import kl_divergence
 
@@ -71,7 +71,7 @@ def test_smoke_size_bnn_learns_well_above_chance():
     acc = metrics.accuracy(net.predict(xt, num_samples=4), yt)
     assert acc > 0.7, acc  # chance is 0.1
     det = LeNet()
-    fit_deterministic(det, x, y, num_epochs=1, lr=3e-3)
+    fit_classifier(det, x, y, num_epochs=1, lr=3e-3)
     assert metrics.accuracy(det.predict(xt), yt) > 0.5
 
 

@@ -398,10 +398,10 @@ def _tiny_classifier():
     return torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(4, 3))
 
 
-def test_fit_deterministic_trains_and_takes_int32_labels():
+def test_fit_classifier_trains_and_takes_int32_labels():
     x = torch.randn(60, 4)
     y = (x[:, 0] > 0).to(torch.int32) + (x[:, 1] > 1).to(torch.int32)
-    fit = bayesdl.infer.fit_deterministic(
+    fit = bayesdl.infer.fit_classifier(
         _tiny_classifier(), x, y, num_epochs=20, batch_size=16, lr=0.05
     )
     assert fit.steps == 20 * 4
@@ -418,18 +418,18 @@ def test_fit_deterministic_trains_and_takes_int32_labels():
         ({"num_epochs": True}, "num_epochs must be a positive int"),
     ],
 )
-def test_fit_deterministic_rejects_bad_numbers(kwargs, message):
+def test_fit_classifier_rejects_bad_numbers(kwargs, message):
     x, y = torch.randn(8, 4), torch.zeros(8, dtype=torch.long)
     args = {"num_epochs": 1, **kwargs}
     with pytest.raises(ValueError, match=message):
-        bayesdl.infer.fit_deterministic(_tiny_classifier(), x, y, **args)
+        bayesdl.infer.fit_classifier(_tiny_classifier(), x, y, **args)
 
 
-def test_fit_deterministic_stops_on_nan():
+def test_fit_classifier_stops_on_nan():
     x, y = torch.randn(8, 4), torch.zeros(8, dtype=torch.long)
     x[3] = float("nan")
     with pytest.raises(DivergenceError, match="at step 0"):
-        bayesdl.infer.fit_deterministic(
+        bayesdl.infer.fit_classifier(
             _tiny_classifier(), x, y, num_epochs=1, batch_size=8
         )
 
@@ -535,3 +535,12 @@ def test_on_epoch_end_runs_after_each_epoch_off_the_clock():
     )
     assert seen == [0, 1, 2] and result.steps == 6
     assert result.seconds < 1.0  # the 1.8 s of sleep are not training time
+
+
+def test_the_old_name_fit_deterministic_still_trains_but_warns():
+    x, y = torch.randn(16, 4), torch.randint(0, 3, (16,))
+    with pytest.warns(DeprecationWarning, match="fit_classifier"):
+        fit = bayesdl.infer.fit_deterministic(
+            _tiny_classifier(), x, y, num_epochs=1, batch_size=8
+        )
+    assert fit.steps == 2

@@ -2,7 +2,7 @@
 
 :func:`fit_svi` fits any Pyro model and guide by SVI, full batch or in
 mini-batches, with a loss history, a clock and a guard against divergence;
-:func:`fit_deterministic` trains an ordinary classifier the same way by
+:func:`fit_classifier` trains an ordinary classifier the same way by
 maximum likelihood. Both draw their mini-batches from :func:`batches`
 (``loop.py``). :func:`run_nuts` samples a small model's posterior with NUTS
 (``nuts.py``); :func:`run_numpyro_nuts` runs NumPyro's vectorised NUTS
@@ -13,6 +13,7 @@ from .loop import (
     DivergenceError,
     FitResult,
     batches,
+    fit_classifier,
     fit_deterministic,
     fit_svi,
     progress_enabled,
@@ -25,6 +26,7 @@ __all__ = [
     "FitResult",
     "NutsResult",
     "batches",
+    "fit_classifier",
     "fit_deterministic",
     "fit_svi",
     "progress_enabled",

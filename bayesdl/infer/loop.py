@@ -2,7 +2,7 @@
 
 :func:`fit_svi` fits any Pyro model and guide by SVI, full batch or in
 mini-batches, with a loss history, a clock and a guard against divergence;
-:func:`fit_deterministic` trains an ordinary classifier the same way by
+:func:`fit_classifier` trains an ordinary classifier the same way by
 maximum likelihood. Both draw their mini-batches from :func:`batches`.
 """
 
@@ -12,6 +12,7 @@ import math
 import os
 import sys
 import time
+import warnings
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -28,6 +29,7 @@ __all__ = [
     "DivergenceError",
     "FitResult",
     "batches",
+    "fit_classifier",
     "fit_deterministic",
     "fit_svi",
     "progress_enabled",
@@ -455,10 +457,10 @@ def _check_optimizer(optimizer: object, optimizer_args: object) -> None:
         )
 
 
-def fit_deterministic(
+def fit_classifier(
     net: torch.nn.Module,
-    inputs: torch.Tensor,
-    labels: torch.Tensor,
+    x: torch.Tensor,
+    y: torch.Tensor,
     *,
     num_epochs: int,
     batch_size: int = 128,
@@ -466,7 +468,7 @@ def fit_deterministic(
     final_lr: float | None = None,
     generator: torch.Generator | None = None,
 ) -> FitResult:
-    """Train a classifier ``net(inputs) -> logits`` by maximum likelihood.
+    """Train a classifier ``net(x) -> logits`` on labels ``y`` by maximum likelihood.
 
     The ordinary network's counterpart of :func:`fit_svi`: mean
     cross-entropy over batches from :func:`batches`, Adam with the learning
@@ -476,12 +478,13 @@ def fit_deterministic(
 
     Example::
 
-        result = fit_deterministic(LeNet(), images, labels, num_epochs=5)
+        result = fit_classifier(LeNet(), images, labels, num_epochs=5)
     """
+    inputs, labels = x, y
     if not isinstance(net, torch.nn.Module):
         raise ValueError(f"net must be a torch.nn.Module, got {type(net).__name__}.")
     if not isinstance(inputs, torch.Tensor) or not inputs.is_floating_point():
-        raise ValueError("inputs must be a floating-point torch.Tensor.")
+        raise ValueError("x must be a floating-point torch.Tensor.")
     labels = checks.labels(labels, len(inputs), num_classes=2**62)
     num_epochs = checks.positive_int("num_epochs", num_epochs)
     batch_size = checks.positive_int("batch_size", batch_size)
@@ -490,7 +493,7 @@ def fit_deterministic(
         lr / 10 if final_lr is None else checks.positive_float("final_lr", final_lr)
     )
     if len(inputs) == 0:
-        raise ValueError("inputs has no rows.")
+        raise ValueError("x has no rows.")
     total = num_epochs * math.ceil(len(inputs) / batch_size)
     optim = torch.optim.Adam(net.parameters(), lr=lr)
     gamma = (final_lr / lr) ** (1.0 / max(1, total - 1))
@@ -514,6 +517,17 @@ def fit_deterministic(
     result.seconds = time.perf_counter() - start
     result.steps = len(result.losses)
     return result
+
+
+def fit_deterministic(*args, **kwargs) -> FitResult:
+    """Deprecated name of :func:`fit_classifier` (removed in the next release)."""
+    warnings.warn(
+        "fit_deterministic is now fit_classifier; the old name goes in the next "
+        "release.",
+        DeprecationWarning,
+        stacklevel=2,
+    )
+    return fit_classifier(*args, **kwargs)
 
 
 def _bar(total: int, show: bool):

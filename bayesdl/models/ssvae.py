@@ -405,7 +405,7 @@ def baseline_classifier(
     Example::
 
         net = baseline_classifier()
-        bayesdl.infer.fit_deterministic(net, x_labelled, y_labelled,
+        bayesdl.infer.fit_classifier(net, x_labelled, y_labelled,
                                         num_epochs=200, batch_size=100)
     """
     widths = checks.widths("classifier_hidden", classifier_hidden, allow_empty=True)

@@ -118,7 +118,7 @@ def _dropout_net(rate: float, seed: int) -> LeNet:
     def fit(net: LeNet, seed: int) -> loop.FitResult:
         (images, labels), _ = mnist_bnn.mnist_data(settings)
         dev = config.device()
-        return loop.fit_deterministic(
+        return loop.fit_classifier(
             net,
             images.to(dev),
             labels.to(dev),

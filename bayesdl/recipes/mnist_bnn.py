@@ -148,7 +148,7 @@ def lenet_mnist(*, seed: int = 0) -> LeNet:
     def fit(net: LeNet, seed: int) -> loop.FitResult:
         (images, labels), _ = mnist_data(settings)
         dev = config.device()
-        return loop.fit_deterministic(
+        return loop.fit_classifier(
             net,
             images.to(dev),
             labels.to(dev),

@@ -381,7 +381,7 @@ def ssvae_baseline_mnist(*, num_labels: int = 100, seed: int = 0) -> torch.nn.Mo
     """The supervised-only peer of :func:`ssvae_mnist`: same shape, labels only.
 
     :func:`~bayesdl.models.ssvae.baseline_classifier` trained from scratch
-    by :func:`bayesdl.infer.fit_deterministic` on the same ``num_labels``
+    by :func:`bayesdl.infer.fit_classifier` on the same ``num_labels``
     labelled images (the unlabelled ones are not used, nor is M1). Returns the network
     (images -> logits) in evaluation mode with ``losses`` and
     ``train_seconds``.
@@ -403,7 +403,7 @@ def ssvae_baseline_mnist(*, num_labels: int = 100, seed: int = 0) -> torch.nn.Mo
         labelled, _ = labelled_split(labels, num_labels, seed=settings["split_seed"])
         dev = config.device()
         per_epoch = math.ceil(num_labels / cfg["batch_size"])
-        return loop.fit_deterministic(
+        return loop.fit_classifier(
             net,
             images[labelled].to(dev),
             labels[labelled].to(dev),
@@ -473,7 +473,7 @@ def ssvae_m1_classifier_mnist(
         dev = config.device()
         codes = ssvae_m1(seed=seed).encode(images[labelled])[0].to(dev)
         per_epoch = math.ceil(num_labels / cfg["batch_size"])
-        return loop.fit_deterministic(
+        return loop.fit_classifier(
             net,
             codes,
             labels[labelled].to(dev),
