@@ -60,7 +60,7 @@ class TensorBatches:
         shuffle: bool = True,
         generator: torch.Generator | None = None,
     ) -> None:
-        self.num_data = infer.loop._common_length(tensors)
+        self.num_data = infer.feeding.common_length(tensors)
         self.batch_size = checks.positive_int("batch_size", batch_size)
         self.tensors = tensors
         self.shuffle = shuffle
@@ -178,13 +178,7 @@ class SVIModule(L.LightningModule):
         loss = self.elbo.differentiable_loss(
             self.model, self.guide, *batch, **self.model_kwargs
         )
-        value = float(loss.detach())
-        if not math.isfinite(value):
-            raise FloatingPointError(
-                f"the ELBO loss became {value} at step {self.global_step}; try a "
-                f"smaller learning rate (lr is {self.lr})."
-            )
-        self.losses.append(value)
+        self.losses.append(infer.finite_loss(self.global_step, loss, self.lr))
         return loss
 
     def configure_optimizers(self) -> torch.optim.Optimizer:

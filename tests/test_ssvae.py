@@ -281,7 +281,7 @@ def test_zoo_serves_m2_without_m1s_entry_or_training(smoke, tmp_path, monkeypatc
     def no_training(*args, **kwargs):
         raise AssertionError("a cached SS-VAE was retrained")
 
-    monkeypatch.setattr(bayesdl.infer.loop, "fit_svi", no_training)
+    monkeypatch.setattr(bayesdl.infer.loop, "train_loop", no_training)
     monkeypatch.setattr(bayesdl.data, "load", no_training)
     again = bayesdl.zoo.ssvae_mnist(num_labels=100)
     assert again.features.train_seconds == ss.features.train_seconds

@@ -122,7 +122,7 @@ def test_encoder_and_decoder_are_pyro_modules_of_plain_layers():
     elbo_module = pyro.infer.TraceMeanField_ELBO()(vae.model, vae.guide)
     with pyro.poutine.trace(param_only=True) as capture:
         elbo_module(_images(4))
-    found = {id(p) for p in bayesdl.infer.loop._parameters(elbo_module, capture.trace)}
+    found = {id(p) for p in bayesdl.infer.svi._parameters(elbo_module, capture.trace)}
     assert found == {id(p) for p in vae.parameters()}
 
 

@@ -8,13 +8,13 @@ so that the labels speak at every step.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 import torch
 
 from .. import checks
 
-__all__ = ["MixedBatches"]
+__all__ = ["MixedBatches", "batches", "common_length", "epoch_source"]
 
 
 class MixedBatches:
@@ -129,3 +129,83 @@ class MixedBatches:
                 x = x + self.scales[rows] * noise.to(x.device, x.dtype)
             y = torch.cat([self.labels[lab], torch.full_like(unlab, -1)])
             yield x, y
+
+
+def batches(
+    *tensors: torch.Tensor,
+    batch_size: int,
+    generator: torch.Generator | None = None,
+    shuffle: bool = True,
+) -> Iterator[list[torch.Tensor]]:
+    """One epoch of mini-batches of in-memory tensors, as index slices.
+
+    The tensors share their first dimension N; the order is a fresh random
+    permutation drawn from ``generator`` (or torch's global generator), or
+    ``0..N-1`` with ``shuffle=False``. The last batch may be smaller. Every
+    training loop of the package draws its batches here.
+
+    Example::
+
+        >>> x, y = torch.randn(10, 2), torch.arange(10)
+        >>> [len(b[0]) for b in batches(x, y, batch_size=4)]
+        [4, 4, 2]
+    """
+    n = common_length(tensors)
+    batch_size = checks.positive_int("batch_size", batch_size)
+    device = tensors[0].device
+    if shuffle:
+        order = torch.randperm(n, generator=generator, device="cpu").to(device)
+    else:
+        order = torch.arange(n, device=device)
+    for start in range(0, n, batch_size):
+        idx = order[start : start + batch_size]
+        yield [t[idx] for t in tensors]
+
+
+def common_length(tensors: Sequence[object]) -> int:
+    """The common first dimension of ``tensors``, or a ValueError saying why not."""
+    if not tensors:
+        raise ValueError("need at least one tensor to draw batches from.")
+    if not all(isinstance(t, torch.Tensor) for t in tensors):
+        kinds = ", ".join(type(t).__name__ for t in tensors)
+        raise ValueError(f"data must be torch tensors, got {kinds}.")
+    sizes = {len(t) if t.ndim else -1 for t in tensors}
+    if len(sizes) != 1:
+        raise ValueError(
+            f"the tensors have different lengths {sorted(sizes)}; they must "
+            "share the first dimension."
+        )
+    n = sizes.pop()
+    if n < 1:
+        raise ValueError("the data has no rows: each tensor needs at least one.")
+    return n
+
+
+def epoch_source(data: object, batch_size: int | None, generator=None):
+    """Full batch aside, how a training loop is fed: a function that returns one epoch of batches, and the batches per epoch."""
+    if isinstance(data, tuple | list):
+        if batch_size is None:
+            raise ValueError("data given as tensors needs batch_size=.")
+        n = common_length(data)
+        batch_size = checks.positive_int("batch_size", batch_size)
+        per_epoch = math.ceil(n / batch_size)
+        return (lambda: batches(*data, batch_size=batch_size, generator=generator)), (
+            per_epoch
+        )
+    if isinstance(data, torch.Tensor):
+        raise ValueError(
+            "data must be a tuple of tensors, e.g. data=(x,) or data=(x, y), or "
+            "an iterable of batches; got a single tensor."
+        )
+    if not (hasattr(data, "__iter__") and hasattr(data, "__len__")):
+        raise ValueError(
+            "data must be a tuple of tensors (x, y, ...) or an iterable of "
+            f"batches with a length, got {type(data).__name__}."
+        )
+    if batch_size is not None:
+        raise ValueError(
+            "batch_size= is for data given as tensors; an iterable of batches "
+            "sets its own batch size."
+        )
+    per_epoch = checks.positive_int("len(data)", len(data))
+    return (lambda: iter(data)), per_epoch

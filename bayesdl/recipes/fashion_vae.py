@@ -15,7 +15,7 @@ from typing import Any
 import torch
 
 from .. import checks, config, data
-from ..infer import loop
+from ..infer import loop, svi
 from ._runner import (
     checked_settings,
     register,
@@ -141,7 +141,7 @@ def vae_fit(
 
     settings = checked_settings(settings, vae_settings, "vae_settings")
     seed = checks.seed(seed)
-    return loop.fit_svi(
+    return svi.fit_svi(
         vae.model,
         vae.guide,
         data=(train_x,),

@@ -14,7 +14,7 @@ from typing import Any
 import torch
 
 from .. import config, data
-from ..infer import loop
+from ..infer import loop, svi
 from ..models import bnn
 from ..models.bnn import BayesianLeNet, LeNet
 from ._runner import register, run
@@ -110,7 +110,7 @@ def bnn_mnist(*, seed: int = 0) -> BayesianLeNet:
         (images, labels), _ = mnist_data(settings)
         dev = config.device()
         net.train()
-        return loop.fit_svi(
+        return svi.fit_svi(
             net,
             net.guide,
             data=(images.to(dev), labels.to(dev)),

@@ -19,7 +19,7 @@ from typing import Any
 import torch
 
 from .. import checks, config, data
-from ..infer import loop
+from ..infer import loop, svi
 from ._runner import register, run
 
 __all__ = [
@@ -187,7 +187,7 @@ def ssvae_m1(*, seed: int = 0):
 
     def fit(m1: M1, seed: int) -> loop.FitResult:
         images, _ = ssvae_data(settings)
-        return loop.fit_svi(
+        return svi.fit_svi(
             m1.model,
             m1.guide,
             data=(images.to(config.device()),),
@@ -336,7 +336,7 @@ def ssvae_mnist(
             accuracy.append(float((pred == val_y).double().mean()))
 
         torch.manual_seed(seed)
-        result = loop.fit_svi(
+        result = svi.fit_svi(
             ss.model,
             ss.guide,
             data=sampler,
