@@ -1,4 +1,5 @@
-"""Metrics for classifiers that predict with samples of class probabilities.
+"""Metrics for classifiers that predict with samples of class probabilities,
+and, at the end, for regressions that predict with samples of a function.
 
 The functions take either predictive probabilities of shape (N, C) or
 posterior samples of them, shape (S, N, C); samples are averaged over the
@@ -15,6 +16,9 @@ Example::
 
 from __future__ import annotations
 
+import math
+
+import pyro.distributions as dist
 import torch
 
 from . import checks
@@ -29,7 +33,10 @@ __all__ = [
     "expected_entropy",
     "mutual_information",
     "negative_log_likelihood",
+    "gaussian_w2",
+    "log_predictive_density",
     "predictive",
+    "predictive_moments",
     "selective_accuracy",
 ]
 
@@ -268,3 +275,45 @@ def selective_accuracy(
     cum = torch.cumsum(correct, 0)
     kept = (n - torch.floor(rejected * n + 1e-9).long()).clamp_min(1)
     return cum[kept - 1] / kept.double()
+
+
+# Regression: S draws f (S, N) of the function, and a noise scale sigma.
+
+
+def predictive_moments(
+    f: torch.Tensor, sigma: float
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean and sd of ``y*`` under the mixture ``(1/S) sum_s N(f_s, sigma^2)``.
+
+    Example::
+
+        >>> mean, sd = predictive_moments(torch.zeros(10, 3), 0.1)
+        >>> sd
+        tensor([0.1000, 0.1000, 0.1000])
+    """
+    return f.mean(0), (f.var(0, correction=0) + sigma**2).sqrt()
+
+
+def gaussian_w2(
+    mean_a: torch.Tensor, sd_a: torch.Tensor, mean_b: torch.Tensor, sd_b: torch.Tensor
+) -> torch.Tensor:
+    """The 2-Wasserstein distance between ``N(mean_a, sd_a^2)`` and ``N(mean_b, sd_b^2)``.
+
+    Example::
+
+        >>> gaussian_w2(torch.tensor(0.), torch.tensor(1.), torch.tensor(3.), torch.tensor(5.))
+        tensor(5.)
+    """
+    return ((mean_a - mean_b) ** 2 + (sd_a - sd_b) ** 2).sqrt()
+
+
+def log_predictive_density(f: torch.Tensor, sigma: float, y: torch.Tensor) -> float:
+    """Mean over points of ``log (1/S) sum_s N(y_n; f_s(x_n), sigma^2)``; ``f`` is ``(S, N)``.
+
+    Example::
+
+        >>> log_predictive_density(torch.zeros(5, 2), 1.0, torch.zeros(2))  # log N(0; 0, 1)
+        -0.918...
+    """
+    log_p = dist.Normal(f, sigma).log_prob(y)
+    return float((log_p.logsumexp(0) - math.log(len(f))).mean())

@@ -1,4 +1,4 @@
-"""Metrics against cases computed by hand."""
+"""Metrics against cases computed by hand, and against torchmetrics."""
 
 from __future__ import annotations
 
@@ -198,3 +198,39 @@ def test_selective_accuracy_rejects_nan(uncertainty, rejected, match):
     # Failure 14 of issue 7: main ranked NaN silently and returned accuracies.
     with pytest.raises(ValueError, match=match):
         M.selective_accuracy(PROBS, LABELS, uncertainty, rejected)
+
+
+def test_auroc_agrees_with_torchmetrics():
+    """The Mann-Whitney AUROC against torchmetrics' ROC integration, ties
+    included (rounded scores tie often)."""
+    from torchmetrics.functional.classification import binary_auroc
+
+    gen = torch.Generator().manual_seed(0)
+    for rounding in (None, 1):
+        neg = torch.randn(300, generator=gen)
+        pos = torch.randn(200, generator=gen) + 0.8
+        if rounding is not None:
+            neg, pos = neg.round(decimals=rounding), pos.round(decimals=rounding)
+        ours = M.auroc(neg, pos)
+        target = torch.cat([torch.zeros(300), torch.ones(200)]).long()
+        theirs = binary_auroc(torch.cat([neg, pos]), target, thresholds=None)
+        assert ours == pytest.approx(float(theirs), abs=1e-6)
+
+
+def test_ece_agrees_with_torchmetrics():
+    """Equal-width bins and the L1 gap of Guo et al., as torchmetrics has them
+    (its bins are closed on the left, ours on the right: no confidence of a
+    continuous softmax falls on an edge)."""
+    from torchmetrics.functional.classification import multiclass_calibration_error
+
+    gen = torch.Generator().manual_seed(1)
+    for temperature in (0.3, 1.0, 3.0):
+        logits = torch.randn(2000, 10, generator=gen, dtype=torch.float64)
+        probs = (logits / temperature).softmax(-1)
+        labels = torch.randint(0, 10, (2000,), generator=gen)
+        for num_bins in (10, 15):
+            ours = M.expected_calibration_error(probs, labels, num_bins)
+            theirs = multiclass_calibration_error(
+                probs, labels, num_classes=10, n_bins=num_bins, norm="l1"
+            )
+            assert ours == pytest.approx(float(theirs), abs=1e-6)

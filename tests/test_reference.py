@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pyro
 import pytest
 import torch
@@ -58,15 +60,15 @@ def test_nuts_sine_is_cached_and_predicts(smoke):
     x = torch.linspace(-5, 5, 11)
     first = bayesdl.zoo.nuts_sine()
     s = ref.nuts_settings()
-    chains, draws = s["num_chains"], s["num_samples"]
-    assert first.samples["w1"].shape == (chains, draws, s["hidden"])
+    chains, draws = s.num_chains, s.num_samples
+    assert first.samples["w1"].shape == (chains, draws, s.hidden)
     assert first.samples["sigma"].shape == (chains, draws)
     assert first.function_draws(x).shape == (chains, draws, 11)
     assert first.predict(x).shape == (chains * draws, 11)
     assert first.predict(x, num_samples=10).shape == (10, 11)
     assert first.sigma > 0 and first.seconds > 0
     path = bayesdl.cache.entry_path(
-        "nuts_sine", s, 0, [ref, bayesdl.infer.numpyro_nuts]
+        "nuts_sine", dataclasses.asdict(s), 0, [ref, bayesdl.infer.numpyro_nuts]
     )
     assert path.is_file()
     again = bayesdl.zoo.nuts_sine()

@@ -35,15 +35,17 @@ The package, one job per file
 ``catalog`` (names, files, MD5s, classes), ``idx`` (the IDX reader),
 ``archives`` (safe tar/ar/deb extraction), ``sources`` (mirrors, npm,
 Debian), ``store`` (verify, install, tensor cache, ``load``, ``summary``,
-``fetch``), ``toy`` (the toy sets and ``subset``) and ``shift`` (a
-validation split, rotations and synthetic out-of-distribution images).
+``fetch``), ``toy`` (the toy sets and ``subset``), ``splits`` (validation
+and labelled splits) and ``shift`` (rotations and synthetic
+out-of-distribution images).
 """
 
 from __future__ import annotations
 
 from .archives import UnsafeArchiveError
 from .catalog import CLASSES, FILES, MD5, NAMES, SPLITS, TITLES
-from .shift import OOD_KINDS, rotate, synthetic_ood, train_validation_split
+from .shift import OOD_KINDS, rotate, synthetic_ood
+from .splits import labelled_split, stratified_split, train_validation_split
 from .store import (
     DataDirError,
     DataUnavailableError,
@@ -77,5 +79,7 @@ __all__ = [
     "toy_classification",
     "toy_regression",
     "toy_sine",
+    "labelled_split",
+    "stratified_split",
     "train_validation_split",
 ]

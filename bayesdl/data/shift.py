@@ -1,17 +1,15 @@
-"""Held-out splits, shifted inputs and synthetic out-of-distribution images.
+"""Shifted inputs and synthetic out-of-distribution images.
 
-Three tools for judging a classifier beyond its test accuracy:
-:func:`train_validation_split` carves a seeded validation set from a
-training set (for anything that is chosen: a temperature, a dropout rate);
+Two tools for judging a classifier beyond its test accuracy:
 :func:`rotate` turns images by an angle (the shift protocol of Ovadia et
 al., 2019); :func:`synthetic_ood` draws images that are neither digits nor
-clothes, from a seed.
+clothes, from a seed. (The validation split on which choices are made is
+:func:`bayesdl.data.splits.train_validation_split`.)
 
 Example::
 
-    x, y = load("mnist", "train")
-    (fit_x, fit_y), (val_x, val_y) = train_validation_split(x, y, 5000)
-    rotate(val_x[:4], 60).shape
+    x, y = load("mnist", "test")
+    rotate(x[:4], 60).shape
     # torch.Size([4, 1, 28, 28])
 """
 
@@ -24,43 +22,10 @@ import torch.nn.functional as F
 
 from .. import checks
 
-__all__ = ["OOD_KINDS", "rotate", "synthetic_ood", "train_validation_split"]
+__all__ = ["OOD_KINDS", "rotate", "synthetic_ood"]
 
 OOD_KINDS = ("blobs", "uniform")
 """The synthetic sets of :func:`synthetic_ood`."""
-
-
-def train_validation_split(
-    images: torch.Tensor,
-    labels: torch.Tensor,
-    num_validation: int,
-    *,
-    seed: int = 0,
-) -> tuple[tuple[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]:
-    """A seeded split into ``(train, validation)``, each ``(images, labels)``.
-
-    A permutation drawn from ``seed`` puts ``num_validation`` examples in the
-    validation set and the rest in the training set; both keep the original
-    order, and the two never share an example. The same seed gives the same
-    split on any machine.
-
-    Example::
-
-        (tx, ty), (vx, vy) = train_validation_split(x, y, 5000, seed=0)
-    """
-    checks.images(images)
-    labels = checks.labels(labels, len(images), num_classes=2**62)
-    num_validation = checks.positive_int("num_validation", num_validation)
-    if num_validation >= len(images):
-        raise ValueError(
-            f"num_validation={num_validation} leaves no training example of "
-            f"the {len(images)}."
-        )
-    gen = torch.Generator().manual_seed(checks.seed(seed))
-    perm = torch.randperm(len(images), generator=gen)
-    val = perm[:num_validation].sort().values
-    train = perm[num_validation:].sort().values
-    return (images[train], labels[train]), (images[val], labels[val])
 
 
 def rotate(images: torch.Tensor, degrees: float) -> torch.Tensor:

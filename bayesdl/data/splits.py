@@ -1,20 +1,26 @@
-"""Seeded, class-stratified splits of a labelled training set.
+"""Seeded splits of a labelled training set: every split the book makes.
 
 A validation split is carved from the training set, never from the test
-set: choices (a weight, a number of epochs) are made on it, and the test set
-is read once, for the final table.
+set: choices (a weight, a temperature, a number of epochs) are made on it,
+and the test set is read once, for the final table.
+
+- :func:`train_validation_split` holds out a seeded random validation set
+  and returns the two sets of ``(images, labels)`` (the MNIST and
+  Fashion-MNIST chapters);
+- :func:`stratified_split` returns the indices of a split in which every
+  class keeps its share (the semi-supervised chapter, whose labelled sets
+  are small);
+- :func:`labelled_split` draws a class-balanced labelled subset and leaves
+  the rest unlabelled.
+
+All three are exported by :mod:`bayesdl.data`.
 
 Example::
 
-    from bayesdl.data.splits import stratified_split
     _, labels = bayesdl.data.load("mnist", "train")
     train, val = stratified_split(labels, num_val=10_000, seed=0)
     len(train), len(val)
     # (50000, 10000)
-
-(Import it from ``bayesdl.data.splits``; it is not re-exported by
-:mod:`bayesdl.data`, so that adding it left every other model's cache key
-as it was.)
 """
 
 from __future__ import annotations
@@ -23,7 +29,7 @@ import torch
 
 from .. import checks
 
-__all__ = ["labelled_split", "stratified_split"]
+__all__ = ["labelled_split", "stratified_split", "train_validation_split"]
 
 NUM_CLASSES = 10
 
@@ -135,3 +141,36 @@ def labelled_split(
     mask = torch.ones(len(labels), dtype=torch.bool)
     mask[labelled] = False
     return labelled, mask.nonzero().squeeze(1)
+
+
+def train_validation_split(
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    num_validation: int,
+    *,
+    seed: int = 0,
+) -> tuple[tuple[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]:
+    """A seeded split into ``(train, validation)``, each ``(images, labels)``.
+
+    A permutation drawn from ``seed`` puts ``num_validation`` examples in the
+    validation set and the rest in the training set; both keep the original
+    order, and the two never share an example. The same seed gives the same
+    split on any machine.
+
+    Example::
+
+        (tx, ty), (vx, vy) = train_validation_split(x, y, 5000, seed=0)
+    """
+    checks.images(images)
+    labels = checks.labels(labels, len(images), num_classes=2**62)
+    num_validation = checks.positive_int("num_validation", num_validation)
+    if num_validation >= len(images):
+        raise ValueError(
+            f"num_validation={num_validation} leaves no training example of "
+            f"the {len(images)}."
+        )
+    gen = torch.Generator().manual_seed(checks.seed(seed))
+    perm = torch.randperm(len(images), generator=gen)
+    val = perm[:num_validation].sort().values
+    train = perm[num_validation:].sort().values
+    return (images[train], labels[train]), (images[val], labels[val])

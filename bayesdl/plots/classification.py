@@ -112,7 +112,7 @@ def reliability_diagram(
         ax = reliability_diagram(bnn_probs, labels, label="BNN")
         reliability_diagram(det_probs, labels, label="deterministic", ax=ax)
     """
-    from .metrics import calibration_bins, expected_calibration_error
+    from ..metrics import calibration_bins, expected_calibration_error
 
     conf, acc, count = calibration_bins(probs, labels, num_bins)
     ece = expected_calibration_error(probs, labels, num_bins)

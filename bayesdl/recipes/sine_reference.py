@@ -24,7 +24,7 @@ Example::
 from __future__ import annotations
 
 import math
-import time
+from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
 import pyro
@@ -35,25 +35,25 @@ from torch import nn
 
 from .. import cache, checks, config, data, infer
 from ..infer import numpyro_nuts
+from ..timing import Stopwatch
 from ._runner import register
 
 __all__ = [
     "SITES",
+    "ApproxSettings",
     "Column",
     "GuidePosterior",
     "NutsPosterior",
+    "NutsSettings",
     "SineBNN",
     "approx_settings",
     "fit_map_regression",
-    "gaussian_w2",
     "network_function",
     "nuts_settings",
     "nuts_sine",
-    "predictive_moments",
     "regression_net",
     "sine_bnn_numpyro",
     "sine_data",
-    "log_predictive_density",
 ]
 
 SITES = ("w1", "b1", "w2", "b2", "sigma")
@@ -247,7 +247,7 @@ def fit_map_regression(
     lr = checks.positive_float("lr", lr)
     log_sigma = torch.zeros((), requires_grad=True)
     opt = torch.optim.Adam([*net.parameters(), log_sigma], lr=lr)
-    start = time.perf_counter()
+    clock = Stopwatch().start()
     net.train()
     for _ in range(num_steps):
         opt.zero_grad()
@@ -257,28 +257,38 @@ def fit_map_regression(
         (nll + penalty).backward()
         opt.step()
     net.eval()
-    return float(log_sigma.detach().exp()), time.perf_counter() - start
+    return float(log_sigma.detach().exp()), clock.stop()
 
 
-def nuts_settings() -> dict[str, Any]:
+@dataclass(frozen=True)
+class NutsSettings:
     """The reference run's settings; the profile picks its length.
+
+    Change one with :func:`dataclasses.replace`, or pass it to
+    :func:`nuts_sine` as a keyword (``nuts_sine(prior_scale=0.5)``).
 
     Example::
 
-        >>> nuts_settings()["hidden"]
+        >>> NutsSettings().hidden
         50
     """
-    return {
-        "n": 100,
-        "data_seed": 0,
-        "hidden": 50,
-        "prior_scale": 1.0,
-        "sigma_scale": 1.0,
-        "num_chains": 4,
-        "warmup_steps": config.choose(full=1000, smoke=30),
-        "num_samples": config.choose(full=1000, smoke=30),
-        "max_tree_depth": config.choose(full=10, smoke=4),
-    }
+
+    n: int = 100
+    data_seed: int = 0
+    hidden: int = 50
+    prior_scale: float = 1.0
+    sigma_scale: float = 1.0
+    num_chains: int = 4
+    warmup_steps: int = field(
+        default_factory=lambda: config.choose(full=1000, smoke=30)
+    )
+    num_samples: int = field(default_factory=lambda: config.choose(full=1000, smoke=30))
+    max_tree_depth: int = field(default_factory=lambda: config.choose(full=10, smoke=4))
+
+
+def nuts_settings() -> NutsSettings:
+    """The reference run's :class:`NutsSettings` in the current profile."""
+    return NutsSettings()
 
 
 def _validate(artifact: Any) -> None:
@@ -313,28 +323,29 @@ def nuts_sine(*, seed: int = 0, **overrides: Any) -> NutsPosterior:
         # torch.Size([4, 1000, 50])
     """
     settings = nuts_settings()
-    unknown = set(overrides) - set(settings)
+    names = [f.name for f in fields(settings)]
+    unknown = set(overrides) - set(names)
     if unknown:
         raise ValueError(
-            f"unknown settings {sorted(unknown)}; the settings are {sorted(settings)}."
+            f"unknown settings {sorted(unknown)}; the settings are {sorted(names)}."
         )
-    settings.update(overrides)
+    settings = replace(settings, **overrides)
     seed = checks.seed(seed)
 
     def train() -> dict[str, Any]:
-        x, y = sine_data(settings["n"], seed=settings["data_seed"])
+        x, y = sine_data(settings.n, seed=settings.data_seed)
         result = infer.run_numpyro_nuts(
             sine_bnn_numpyro,
             x,
             y,
-            num_samples=settings["num_samples"],
-            warmup_steps=settings["warmup_steps"],
-            num_chains=settings["num_chains"],
+            num_samples=settings.num_samples,
+            warmup_steps=settings.warmup_steps,
+            num_chains=settings.num_chains,
             seed=seed,
-            max_tree_depth=settings["max_tree_depth"],
-            hidden=settings["hidden"],
-            prior_scale=settings["prior_scale"],
-            sigma_scale=settings["sigma_scale"],
+            max_tree_depth=settings.max_tree_depth,
+            hidden=settings.hidden,
+            prior_scale=settings.prior_scale,
+            sigma_scale=settings.sigma_scale,
         )
         return {
             "samples": result.samples,
@@ -345,7 +356,7 @@ def nuts_sine(*, seed: int = 0, **overrides: Any) -> NutsPosterior:
     artifact = cache.train_or_load(
         "nuts_sine",
         train,
-        settings=settings,
+        settings=asdict(settings),
         seed=seed,
         sources=[__name__, numpyro_nuts],
         validate=_validate,
@@ -355,61 +366,27 @@ def nuts_sine(*, seed: int = 0, **overrides: Any) -> NutsPosterior:
     )
 
 
-def approx_settings() -> dict[str, Any]:
+@dataclass(frozen=True)
+class ApproxSettings:
     """The approximations' settings; the profile picks the lengths.
 
     Example::
 
-        >>> approx_settings()["ensemble_size"]
+        >>> ApproxSettings().ensemble_size
         5
     """
-    return {
-        "svi_steps": config.choose(full=5000, smoke=30),
-        "svi_lr": 0.01,
-        "svi_final_lr": 0.0005,
-        "init_scale": 0.01,
-        "map_steps": config.choose(full=3000, smoke=30),
-        "map_lr": 0.01,
-        "ensemble_size": 5,
-        "dropout": 0.1,
-        "num_samples": config.choose(full=1000, smoke=50),
-    }
+
+    svi_steps: int = field(default_factory=lambda: config.choose(full=5000, smoke=30))
+    svi_lr: float = 0.01
+    svi_final_lr: float = 0.0005
+    init_scale: float = 0.01
+    map_steps: int = field(default_factory=lambda: config.choose(full=3000, smoke=30))
+    map_lr: float = 0.01
+    ensemble_size: int = 5
+    dropout: float = 0.1
+    num_samples: int = field(default_factory=lambda: config.choose(full=1000, smoke=50))
 
 
-def predictive_moments(
-    f: torch.Tensor, sigma: float
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Mean and sd of ``y*`` under the mixture ``(1/S) sum_s N(f_s, sigma^2)``.
-
-    Example::
-
-        >>> mean, sd = predictive_moments(torch.zeros(10, 3), 0.1)
-        >>> sd
-        tensor([0.1000, 0.1000, 0.1000])
-    """
-    return f.mean(0), (f.var(0, correction=0) + sigma**2).sqrt()
-
-
-def gaussian_w2(
-    mean_a: torch.Tensor, sd_a: torch.Tensor, mean_b: torch.Tensor, sd_b: torch.Tensor
-) -> torch.Tensor:
-    """The 2-Wasserstein distance between ``N(mean_a, sd_a^2)`` and ``N(mean_b, sd_b^2)``.
-
-    Example::
-
-        >>> gaussian_w2(torch.tensor(0.), torch.tensor(1.), torch.tensor(3.), torch.tensor(5.))
-        tensor(5.)
-    """
-    return ((mean_a - mean_b) ** 2 + (sd_a - sd_b) ** 2).sqrt()
-
-
-def log_predictive_density(f: torch.Tensor, sigma: float, y: torch.Tensor) -> float:
-    """Mean over points of ``log (1/S) sum_s N(y_n; f_s(x_n), sigma^2)``; ``f`` is ``(S, N)``.
-
-    Example::
-
-        >>> log_predictive_density(torch.zeros(5, 2), 1.0, torch.zeros(2))  # log N(0; 0, 1)
-        -0.918...
-    """
-    log_p = dist.Normal(f, sigma).log_prob(y)
-    return float((log_p.logsumexp(0) - math.log(len(f))).mean())
+def approx_settings() -> ApproxSettings:
+    """The approximations' :class:`ApproxSettings` in the current profile."""
+    return ApproxSettings()
