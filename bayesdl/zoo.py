@@ -17,7 +17,7 @@ Example::
 
 from __future__ import annotations
 
-from .recipes._runner import REGISTRY, register
+from .recipes._runner import EXAMPLES, REGISTRY, register
 from .recipes.fashion_vae import (
     VAE_VARIANTS,
     vae_bayesian_head,
@@ -52,6 +52,7 @@ from .recipes.mnist_ssvae import (
 from .recipes.sine_reference import nuts_sine
 
 __all__ = [
+    "EXAMPLES",
     "REGISTRY",
     "LastLayerLaplace",
     "alternatives_settings",

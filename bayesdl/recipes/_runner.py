@@ -20,6 +20,7 @@ import torch
 from .. import cache, checks, config, data
 
 __all__ = [
+    "EXAMPLES",
     "REGISTRY",
     "training_record",
     "check_seed",
@@ -39,8 +40,27 @@ REGISTRY: dict[str, tuple[Callable[[], Any], str]] = {}
 """
 
 
-def register(name: str, description: str) -> Callable:
+EXAMPLES: dict[str, Callable[[], torch.Tensor]] = {}
+"""A small batch of inputs each registered model takes, by name (four
+MNIST-shaped images in [0, 1] unless the recipe says otherwise); the
+registry's test asks every model about it in the vocabulary of
+:mod:`bayesdl.models`."""
+
+
+def _images() -> torch.Tensor:
+    return torch.rand(4, 1, 28, 28, generator=torch.Generator().manual_seed(0))
+
+
+def register(
+    name: str,
+    description: str,
+    *,
+    example: Callable[[], torch.Tensor] = _images,
+) -> Callable:
     """Add a zoo function (keyword arguments only, all defaulted) to :data:`REGISTRY`.
+
+    ``example()`` returns a small batch of inputs the model takes (four
+    MNIST-shaped images by default); see :data:`EXAMPLES`.
 
     Example::
 
@@ -52,6 +72,7 @@ def register(name: str, description: str) -> Callable:
         if name in REGISTRY:
             raise ValueError(f"a zoo model named {name!r} is already registered.")
         REGISTRY[name] = (fn, description)
+        EXAMPLES[name] = example
         return fn
 
     return decorate

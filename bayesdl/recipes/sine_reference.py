@@ -308,7 +308,11 @@ def _validate(artifact: Any) -> None:
         raise ValueError("the artifact's run time is not finite.")
 
 
-@register("nuts_sine", "the NUTS reference posterior of the 1-D sine network")
+@register(
+    "nuts_sine",
+    "the NUTS reference posterior of the 1-D sine network",
+    example=lambda: torch.linspace(-3.0, 3.0, 5),
+)
 def nuts_sine(*, seed: int = 0, **overrides: Any) -> NutsPosterior:
     """The reference posterior of the sine network by NumPyro's NUTS, cached.
 
