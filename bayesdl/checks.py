@@ -90,6 +90,20 @@ def seed(value: object, name: str = "seed") -> int:
     return int(value)
 
 
+def _real(name: str, value: object, what: str, accept) -> float:
+    """The one core of the real-valued checks: ``value`` (a number, or a
+    one-element tensor) as a finite ``float`` that ``accept`` takes, else
+    ``ValueError("{name} must be {what}, got ...")``. ``bool`` is refused."""
+    if isinstance(value, torch.Tensor) and value.numel() == 1:
+        value = value.item()
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise ValueError(f"{name} must be {what}, got {value!r}.")
+    number = float(value)
+    if not math.isfinite(number) or not accept(number):
+        raise ValueError(f"{name} must be {what}, got {value!r}.")
+    return number
+
+
 def finite_float(name: str, value: object) -> float:
     """``value`` as a finite ``float`` (``bool``, NaN and infinities refused).
 
@@ -98,14 +112,7 @@ def finite_float(name: str, value: object) -> float:
         >>> finite_float("shift", -2)
         -2.0
     """
-    if isinstance(value, torch.Tensor) and value.numel() == 1:
-        value = value.item()
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise ValueError(f"{name} must be a finite number, got {value!r}.")
-    value = float(value)
-    if not math.isfinite(value):
-        raise ValueError(f"{name} must be a finite number, got {value!r}.")
-    return value
+    return _real(name, value, "a finite number", lambda v: True)
 
 
 def positive_float(name: str, value: object) -> float:
@@ -116,12 +123,7 @@ def positive_float(name: str, value: object) -> float:
         >>> positive_float("lr", 1e-3)
         0.001
     """
-    if isinstance(value, torch.Tensor) and value.numel() == 1:
-        value = value.item()
-    ok = isinstance(value, numbers.Real) and not isinstance(value, bool)
-    if not ok or not math.isfinite(float(value)) or float(value) <= 0:
-        raise ValueError(f"{name} must be a positive finite number, got {value!r}.")
-    return float(value)
+    return _real(name, value, "a positive finite number", lambda v: v > 0)
 
 
 def non_negative_float(name: str, value: object) -> float:
@@ -132,12 +134,7 @@ def non_negative_float(name: str, value: object) -> float:
         >>> non_negative_float("final_lr", 0)
         0.0
     """
-    if isinstance(value, torch.Tensor) and value.numel() == 1:
-        value = value.item()
-    ok = isinstance(value, numbers.Real) and not isinstance(value, bool)
-    if not ok or not math.isfinite(float(value)) or float(value) < 0:
-        raise ValueError(f"{name} must be a non-negative finite number, got {value!r}.")
-    return float(value)
+    return _real(name, value, "a non-negative finite number", lambda v: v >= 0)
 
 
 def images(
