@@ -54,6 +54,7 @@ from .recipes.sine_reference import nuts_sine
 __all__ = [
     "EXAMPLES",
     "REGISTRY",
+    "load",
     "LastLayerLaplace",
     "alternatives_settings",
     "dropout_mnist",
@@ -85,3 +86,20 @@ __all__ = [
     "vae_settings",
     "vae_untrained",
 ]
+
+
+def load(name: str, **kwargs):
+    """The registered model ``name``, trained first if no cache entry has it.
+
+    ``kwargs`` go to its zoo function (``seed=``, and what the recipe takes).
+
+    Example::
+
+        net = load("lenet_mnist", seed=1)      # the same as lenet_mnist(seed=1)
+    """
+    if name not in REGISTRY:
+        raise ValueError(
+            f"no zoo model is named {name!r}; the registry has "
+            f"{', '.join(sorted(REGISTRY))}."
+        )
+    return REGISTRY[name][0](**kwargs)

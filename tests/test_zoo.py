@@ -199,3 +199,11 @@ def test_every_registered_model_trains_caches_and_loads(name, smoke, monkeypatch
         assert torch.isfinite(again.losses).all() and again.train_seconds > 0
         assert again.train_seconds == first.train_seconds
         assert again.trained_on["threads"] >= 1
+
+
+def test_load_names_what_the_registry_has():
+    with pytest.raises(
+        ValueError, match="no zoo model is named 'bnn_mnsit'.*bnn_mnist"
+    ):
+        zoo.load("bnn_mnsit")
+    assert zoo.REGISTRY["lenet_mnist"][0] is zoo.lenet_mnist
