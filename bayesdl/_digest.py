@@ -187,7 +187,7 @@ def tree_digest(root: Path, exclude: Iterable[str] = ()) -> str:
     Example:
 
     >>> from bayesdl import config
-    >>> len(tree_digest(config.package_dir(), exclude=["bench"]))
+    >>> len(tree_digest(config.package_dir(), exclude=["__main__.py"]))
     16
     """
     root = Path(root)
