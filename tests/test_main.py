@@ -13,6 +13,7 @@ import pytest
 from bayesdl import __main__ as cli
 from bayesdl import data
 from bayesdl.__main__ import main
+from bayesdl.data._fetch import sources
 
 
 def test_data_command_prints_the_summaries(real_root, capsys):
@@ -40,7 +41,7 @@ def test_data_dir_option_and_sources(real_root, tmp_path, monkeypatch, capsys):
         return found
 
     monkeypatch.setattr(
-        data.sources, "for_dataset", lambda name: [("copy", from_real_folder)]
+        sources, "for_dataset", lambda name: [("copy", from_real_folder)]
     )
     target = tmp_path / "elsewhere"
     assert main(["data", "--name", "mnist", "--data-dir", str(target)]) == 0
@@ -55,7 +56,7 @@ def test_unavailable_data_exits_1_without_traceback(tmp_path, monkeypatch, capsy
     def down(name, wanted, workdir):
         raise RuntimeError("unreachable")
 
-    monkeypatch.setattr(data.sources, "for_dataset", lambda name: [("nowhere", down)])
+    monkeypatch.setattr(sources, "for_dataset", lambda name: [("nowhere", down)])
     assert main(["data", "--data-dir", str(tmp_path)]) == 1
     err = capsys.readouterr().err
     assert "Traceback" not in err
