@@ -9,13 +9,20 @@
     active profile, or load them when they are cached already, and print how
     long each took.
 ``python -m bayesdl bench [ARGS ...]``
-    Run the benchmarks of :mod:`bayesdl.bench`, which parses ``ARGS``.
+    Run the benchmarks (the package ``benchmarks/`` of the checkout, which
+    parses ``ARGS``).
 ``python -m bayesdl pdf [--html DIR] [--out FILE]``
     Print the built book (``_build/html``) as one PDF,
-    ``_build/pdf/book.pdf``, with headless Chromium (:mod:`bayesdl.pdf`).
+    ``_build/pdf/book.pdf``, with headless Chromium (``bookbuild.pdf`` in
+    ``book/_ext/`` of the checkout).
+
+``bench`` and ``pdf`` run code that is not installed with ``bayesdl``: it
+lives beside the package in a clone of the book's repository, and these
+commands find it there (:data:`CHECKOUT`). From an installed wheel they say
+so and exit with status 2.
 
 Exit status: 0 on success, 1 when a dataset is unavailable or the PDF could
-not be made, 2 on a usage error or when a command's module is missing.
+not be made, 2 on a usage error or when a command's code is missing.
 """
 
 from __future__ import annotations
@@ -28,6 +35,45 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from . import data
+
+CHECKOUT = Path(__file__).resolve().parents[1]
+"""The folder that holds this ``bayesdl`` package: the repository's root when
+it runs from a clone, where ``benchmarks/`` and ``book/_ext/`` sit beside it."""
+
+
+class NotACheckoutError(RuntimeError):
+    """Code that lives only in a clone of the book's repository is not here."""
+
+
+def checkout_module(folder: str, name: str, what: str):
+    """Import module ``name`` from ``folder`` (relative to :data:`CHECKOUT`).
+
+    ``what`` names the code for the error message: a
+    :class:`NotACheckoutError` says what is missing and how to get it when
+    ``folder`` does not hold the module's package (``bayesdl`` installed from
+    a wheel), or when a module of the same name from elsewhere was imported.
+    """
+    root = CHECKOUT / folder
+    top = name.partition(".")[0]
+    if not (root / top / "__init__.py").is_file():
+        where = (root / top).relative_to(CHECKOUT).as_posix()
+        raise NotACheckoutError(
+            f"{what} ({where}/) are not installed with bayesdl: they live in a "
+            f"clone of the book's repository, and {CHECKOUT} (where this bayesdl "
+            f"is installed) is not one. Run this command from a clone, with "
+            "bayesdl installed from it (`pip install -r requirements.txt` in the "
+            "clone installs it editable)."
+        )
+    if str(root) not in sys.path:
+        sys.path.insert(0, str(root))
+    module = importlib.import_module(name)
+    origin = Path(module.__file__ or "").resolve()
+    if root.resolve() not in origin.parents:
+        raise NotACheckoutError(
+            f"{what}: the module {name} was imported from {origin}, not from "
+            f"{root}; another package of the same name is in the way."
+        )
+    return module
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -87,8 +133,8 @@ def _parser() -> argparse.ArgumentParser:
     )
     commands.add_parser(
         "bench",
-        add_help=False,  # bayesdl.bench parses its own arguments, -h included
-        help="run the benchmarks (arguments go to bayesdl.bench)",
+        add_help=False,  # benchmarks/ parses its own arguments, -h included
+        help="run the benchmarks (from a checkout; arguments go to benchmarks/)",
     )
     return parser
 
@@ -152,8 +198,11 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _pdf(args: argparse.Namespace) -> int:
-    from . import pdf
-
+    try:
+        pdf = checkout_module("book/_ext", "bookbuild.pdf", "the book's build tools")
+    except NotACheckoutError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
     start = time.perf_counter()
     try:
         out = pdf.build_pdf(
@@ -173,15 +222,9 @@ def _pdf(args: argparse.Namespace) -> int:
 
 def _bench(argv: list[str]) -> int:
     try:
-        bench = importlib.import_module("bayesdl.bench")
-    except ModuleNotFoundError as err:
-        if err.name != "bayesdl.bench":
-            raise
-        print(
-            "error: the benchmarks (bayesdl.bench) are not part of this "
-            "installation of bayesdl.",
-            file=sys.stderr,
-        )
+        bench = checkout_module("", "benchmarks", "the benchmarks")
+    except NotACheckoutError as err:
+        print(f"error: {err}", file=sys.stderr)
         return 2
     return int(bench.main(argv) or 0)
 

@@ -26,17 +26,23 @@ from pathlib import Path
 
 PACKAGE = "bayesdl"
 
-UNHASHED = frozenset(
-    {
-        "bayesdl.data.sources",
-        "bayesdl.data.archives",
-        "bayesdl.cache",
-    }
-)
-"""Modules whose code never reaches a model's key: the fetchers, whose output
-is checked against the catalog's checksums before use, and the cache itself,
-which stores a model without changing it (its record carries a format number
-that is checked on load)."""
+UNHASHED = frozenset({"bayesdl.data._fetch", "bayesdl.cache"})
+"""Modules (a package: with every module in it) whose code never reaches a
+model's key: the fetchers (``bayesdl.data._fetch``), whose output is checked
+against the catalog's checksums before use, and the cache itself, which
+stores a model without changing it (its record carries a format number that
+is checked on load)."""
+
+
+def unhashed(name: str) -> bool:
+    """Whether module ``name`` is in :data:`UNHASHED` or in a package there.
+
+    Example:
+
+    >>> unhashed("bayesdl.data._fetch.sources"), unhashed("bayesdl.data.store")
+    (True, False)
+    """
+    return any(name == u or name.startswith(u + ".") for u in UNHASHED)
 
 
 def _is_doc(node: ast.stmt) -> bool:
@@ -142,8 +148,8 @@ def imports(name: str) -> set[str]:
 def closure(names: Iterable[str]) -> list[str]:
     """``names`` and every ``bayesdl`` module they import, transitively.
 
-    The modules of :data:`UNHASHED` are left out, and so are the imports
-    made only through them.
+    The modules of :data:`UNHASHED` (and of its packages) are left out, and
+    so are the imports made only through them.
 
     Example:
 
@@ -151,13 +157,13 @@ def closure(names: Iterable[str]) -> list[str]:
     True
     """
     seen: set[str] = set()
-    todo = [n for n in names if n not in UNHASHED]
+    todo = [n for n in names if not unhashed(n)]
     while todo:
         name = todo.pop()
         if name in seen:
             continue
         seen.add(name)
-        todo.extend(m for m in imports(name) if m not in seen | UNHASHED)
+        todo.extend(m for m in imports(name) if m not in seen and not unhashed(m))
     return sorted(seen)
 
 
@@ -187,7 +193,7 @@ def tree_digest(root: Path, exclude: Iterable[str] = ()) -> str:
     Example:
 
     >>> from bayesdl import config
-    >>> len(tree_digest(config.package_dir(), exclude=["bench"]))
+    >>> len(tree_digest(config.package_dir(), exclude=["__main__.py"]))
     16
     """
     root = Path(root)

@@ -128,18 +128,12 @@ def package_dir() -> Path:
     return Path(__file__).resolve().parent
 
 
-BUILD_PLUMBING = (
-    "bench",
-    "sphinxext.py",
-    "bibstyle.py",
-    "notebook_pages.py",
-    "nbexport.py",
-    "pdf.py",
-    "__main__.py",
-)
-"""Files of the package that no chapter runs: the benchmarks, the Sphinx
-extensions (with the notebook export and the PDF) and the command line.
-:func:`source_hash` leaves them out, so editing them re-executes no chapter."""
+BUILD_PLUMBING = ("__main__.py",)
+"""Files of the package that no chapter runs: the command line.
+:func:`source_hash` leaves them out, so editing them re-executes no chapter.
+The benchmarks (``benchmarks/``) and the Sphinx extensions with the notebook
+export and the PDF (``book/_ext/``) live outside the package, so they never
+reach the hash."""
 
 
 def source_hash(root: Path | None = None) -> str:

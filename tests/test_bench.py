@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from bayesdl.__main__ import main as cli
-from bayesdl.bench import bnn as bench
+from benchmarks import bnn as bench
 
 
 @pytest.mark.slow

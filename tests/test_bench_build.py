@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from book_build import TINY_HEADER
+from book_build import ROOT, TINY_HEADER
 
-from bayesdl.bench import build
+from benchmarks import build
 
 PAGE = (
     TINY_HEADER
@@ -15,14 +15,14 @@ print("executed")
 """
 )
 
-CONFIG = """\
+CONFIG = f"""\
 title: Tiny
 only_build_toc_files: true
 execute:
   execute_notebooks: cache
 sphinx:
-  extra_extensions:
-    - bayesdl.sphinxext
+  local_extensions:
+    bookbuild.sphinxext: {ROOT / "book" / "_ext"}
 """
 
 

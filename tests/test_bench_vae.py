@@ -8,8 +8,8 @@ import pytest
 import torch
 
 from bayesdl.__main__ import main as cli
-from bayesdl.bench import vae as bench
 from bayesdl.models.vae import elbo
+from benchmarks import vae as bench
 
 
 @pytest.mark.slow

@@ -79,15 +79,15 @@ print("from=" + bayesdl.__file__)
 """
 )
 
-TINY_CONFIG = """\
+TINY_CONFIG = f"""\
 title: Tiny
 only_build_toc_files: true
 execute:
   execute_notebooks: cache
   raise_on_error: true
 sphinx:
-  extra_extensions:
-    - bayesdl.sphinxext
+  local_extensions:
+    bookbuild.sphinxext: {ROOT / "book" / "_ext"}
 """
 
 

@@ -1,3 +1,5 @@
+import shutil
+
 import pytest
 import torch
 
@@ -108,9 +110,10 @@ def test_key_covers_the_model_its_imports_and_the_loop_but_not_plots(
         "plots/classification.py",
         "metrics.py",
         "__main__.py",
-        "bench/bnn.py",
-        "data/sources.py",
-        "data/archives.py",
+        "data/_fetch/__init__.py",
+        "data/_fetch/sources.py",
+        "data/_fetch/archives.py",
+        "data/_fetch/install.py",
         "cache.py",
         "models/vae.py",
         "zoo.py",
@@ -132,6 +135,9 @@ def test_key_covers_the_model_its_imports_and_the_loop_but_not_plots(
         "timing.py",
         "checks.py",
         "config.py",
+        "data/catalog.py",  # the checksums stand for the fetchers
+        "data/store.py",
+        "data/idx.py",  # the parser of what the fetchers deliver
     ):
         _edit(src / relevant, _CODE_EDIT)
         after = key()
@@ -215,6 +221,38 @@ def test_every_module_edit_changes_the_chapters_key_but_plumbing(tmp_path, monke
         changed = copy.config.build_key() != before
         is_plumbing = rel.as_posix() in plumbing or rel.parts[0] in plumbing
         assert changed != is_plumbing, rel
+
+
+def test_benchmarks_and_the_book_build_tools_stay_out_of_the_chapters_key(
+    tmp_path, monkeypatch
+):
+    """They live beside the package in the checkout, not in it."""
+    checkout = config.package_dir().parent
+    copy, src = _copy_of_package(tmp_path, monkeypatch)
+    for folder in ("benchmarks", "book/_ext"):
+        shutil.copytree(
+            checkout / folder,
+            src.parent / folder,
+            ignore=shutil.ignore_patterns("__pycache__"),
+        )
+    beside = sorted((src.parent / "benchmarks").rglob("*.py"))
+    beside += sorted((src.parent / "book" / "_ext").rglob("*.py"))
+    assert any(p.name == "sphinxext.py" for p in beside)
+    assert any(p.name == "bnn.py" for p in beside)
+    before = copy.config.build_key()
+    for path in beside:
+        _edit(path, _CODE_EDIT)
+        assert copy.config.build_key() == before, path.relative_to(src.parent)
+    _edit(src / "plots" / "images.py", _CODE_EDIT)  # the package's own code does count
+    assert copy.config.build_key() != before
+
+
+def test_the_readers_package_holds_no_build_plumbing():
+    """Benchmarks and Sphinx extensions left the package (issue 16)."""
+    src = config.package_dir()
+    for moved in ("bench", "sphinxext.py", "bibstyle.py", "pdf.py", "nbexport.py"):
+        assert not (src / moved).exists(), moved
+    assert config.BUILD_PLUMBING == ("__main__.py",)
 
 
 def test_key_covers_the_torch_and_pyro_versions(monkeypatch):

@@ -1,4 +1,4 @@
-"""Tests of bayesdl.data.archives: tar and Debian extraction refuse escapes."""
+"""Tests of bayesdl.data._fetch.archives: tar and Debian extraction refuse escapes."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from bayesdl.data import archives
+from bayesdl.data._fetch import archives
 
 
 def _tar_bytes(members, mode="w") -> bytes:

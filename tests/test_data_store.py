@@ -1,4 +1,5 @@
-"""Tests of bayesdl.data.store: fetching, verification, install, tensor cache.
+"""Tests of bayesdl.data.store and ._fetch.install: fetching, verification,
+install, tensor cache.
 
 Tests that read the real datasets use the real data folder (BAYESDL_DATA or
 ~/.cache/bayesdl/data), so the files are fetched once per machine. Tests that
@@ -24,7 +25,8 @@ import torch
 
 import bayesdl.data as data
 from bayesdl import cache
-from bayesdl.data import idx, sources, store
+from bayesdl.data import idx, store
+from bayesdl.data._fetch import install, sources
 
 TEST_FILES = data.FILES["test"]  # small: 7.8 MB of images, 10 kB of labels
 
@@ -432,7 +434,7 @@ def test_mirror_download(real_root, tmp_root, http_mirror, monkeypatch):
     assert images.shape == (10000, 1, 28, 28)
     origin = {
         f: source
-        for f, (_, source) in store.ensure("mnist", TEST_FILES, tmp_root).items()
+        for f, (_, source) in install.ensure("mnist", TEST_FILES, tmp_root).items()
     }
     assert origin == dict.fromkeys(TEST_FILES, "already present")
 

@@ -15,12 +15,26 @@ import pkgutil
 import pytest
 
 import bayesdl
+import benchmarks
+import bookbuild
 
-MODULES = ["bayesdl"] + sorted(
-    m.name
-    for m in pkgutil.walk_packages(bayesdl.__path__, "bayesdl.")
-    if m.name != "bayesdl.__main__"
-)
+
+def _modules(package) -> list[str]:
+    """``package`` and every module in it, by name."""
+    prefix = package.__name__ + "."
+    return [package.__name__] + sorted(
+        m.name for m in pkgutil.walk_packages(package.__path__, prefix)
+    )
+
+
+# The benchmarks and the book's build tools live beside the package, in the
+# checkout (benchmarks/, book/_ext/bookbuild/); their examples run too.
+MODULES = [
+    name
+    for package in (bayesdl, benchmarks, bookbuild)
+    for name in _modules(package)
+    if name != "bayesdl.__main__"
+]
 
 
 @pytest.mark.parametrize("name", MODULES)

@@ -10,8 +10,10 @@ import types
 
 import pytest
 
+from bayesdl import __main__ as cli
 from bayesdl import data
 from bayesdl.__main__ import main
+from bayesdl.data._fetch import sources
 
 
 def test_data_command_prints_the_summaries(real_root, capsys):
@@ -39,7 +41,7 @@ def test_data_dir_option_and_sources(real_root, tmp_path, monkeypatch, capsys):
         return found
 
     monkeypatch.setattr(
-        data.sources, "for_dataset", lambda name: [("copy", from_real_folder)]
+        sources, "for_dataset", lambda name: [("copy", from_real_folder)]
     )
     target = tmp_path / "elsewhere"
     assert main(["data", "--name", "mnist", "--data-dir", str(target)]) == 0
@@ -54,7 +56,7 @@ def test_unavailable_data_exits_1_without_traceback(tmp_path, monkeypatch, capsy
     def down(name, wanted, workdir):
         raise RuntimeError("unreachable")
 
-    monkeypatch.setattr(data.sources, "for_dataset", lambda name: [("nowhere", down)])
+    monkeypatch.setattr(sources, "for_dataset", lambda name: [("nowhere", down)])
     assert main(["data", "--data-dir", str(tmp_path)]) == 1
     err = capsys.readouterr().err
     assert "Traceback" not in err
@@ -75,19 +77,68 @@ def test_usage_errors():
     assert info.value.code == 2
 
 
-def test_bench_missing_module(monkeypatch, capsys):
-    monkeypatch.setitem(sys.modules, "bayesdl.bench", None)  # import fails
-    assert main(["bench"]) == 2
-    assert "bayesdl.bench" in capsys.readouterr().err
+_CHECKOUT_PACKAGES = ("benchmarks", "bookbuild")
 
 
-def test_bench_gets_its_arguments(monkeypatch):
-    seen = []
-    fake = types.ModuleType("bayesdl.bench")
-    fake.main = lambda argv: seen.append(argv) or 0
-    monkeypatch.setitem(sys.modules, "bayesdl.bench", fake)
+def _checkout_modules() -> list[str]:
+    return [n for n in sys.modules if n.partition(".")[0] in _CHECKOUT_PACKAGES]
+
+
+@pytest.fixture
+def fresh_imports(monkeypatch):
+    """No ``benchmarks``/``bookbuild`` imported; ``sys.path`` and those restored after."""
+    monkeypatch.setattr(sys, "path", list(sys.path))
+    saved = {name: sys.modules.pop(name) for name in _checkout_modules()}
+    yield
+    for name in _checkout_modules():
+        del sys.modules[name]
+    sys.modules.update(saved)
+
+
+def test_bench_and_pdf_are_found_in_this_checkout(fresh_imports, capsys):
+    assert main(["bench", "--help"]) == 0
+    assert "bnn" in capsys.readouterr().out
+    assert sys.modules["benchmarks"].__file__ == str(
+        cli.CHECKOUT / "benchmarks" / "__init__.py"
+    )
+    pdf = cli.checkout_module("book/_ext", "bookbuild.pdf", "the build tools")
+    assert pdf.__file__ == str(cli.CHECKOUT / "book" / "_ext" / "bookbuild" / "pdf.py")
+
+
+@pytest.mark.parametrize(
+    ("argv", "folder"), [(["bench", "bnn"], "benchmarks/"), (["pdf"], "bookbuild/")]
+)
+def test_outside_a_checkout_bench_and_pdf_say_to_run_from_a_clone(
+    argv, folder, fresh_imports, tmp_path, monkeypatch, capsys
+):
+    monkeypatch.setattr(cli, "CHECKOUT", tmp_path)  # an installed wheel: no clone
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "Traceback" not in err
+    assert folder in err and "not installed with bayesdl" in err
+    assert "Run this command from a clone" in err
+
+
+def test_bench_gets_its_arguments(fresh_imports, tmp_path, monkeypatch):
+    package = tmp_path / "benchmarks"
+    package.mkdir()
+    (package / "__init__.py").write_text(
+        "SEEN = []\n\ndef main(argv):\n    SEEN.append(argv)\n    return 0\n"
+    )
+    monkeypatch.setattr(cli, "CHECKOUT", tmp_path)
     assert main(["bench", "--steps", "10", "-h", "mlp"]) == 0
-    assert seen == [["--steps", "10", "-h", "mlp"]]
+    assert sys.modules["benchmarks"].SEEN == [["--steps", "10", "-h", "mlp"]]
+
+
+def test_another_benchmarks_package_in_the_way_is_refused(
+    fresh_imports, monkeypatch, capsys
+):
+    other = types.ModuleType("benchmarks")
+    other.__file__ = "/elsewhere/benchmarks/__init__.py"
+    other.main = lambda argv: 0
+    sys.modules["benchmarks"] = other
+    assert main(["bench", "bnn"]) == 2
+    assert "another package of the same name" in capsys.readouterr().err
 
 
 def test_python_dash_m(real_root):

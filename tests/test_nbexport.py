@@ -1,10 +1,10 @@
-"""bayesdl.nbexport: a MyST notebook made readable in a plain Jupyter."""
+"""bookbuild.nbexport (book/_ext): a MyST notebook made readable in a plain Jupyter."""
 
 from __future__ import annotations
 
 import nbformat
 
-from bayesdl import nbexport
+from bookbuild import nbexport
 
 
 def glue_output(name: str, text: str, **extra: str) -> dict:

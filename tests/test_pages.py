@@ -173,8 +173,8 @@ def test_api_page_shows_only_the_readers_api(smoke_html):
     for boilerplate in (
         "Should be overridden by all subclasses",  # nn.Module.forward
         "extra representation of the module",  # nn.Module.extra_repr
-        "bayesdl.sphinxext",
-        "bayesdl.bench",
+        "bookbuild.sphinxext",
+        "benchmarks.bnn",
         "``",  # reST double backticks that did not render
     ):
         assert boilerplate not in text, f"the API page shows {boilerplate!r}"

@@ -42,7 +42,7 @@ def code_text(html: Path) -> list[str]:
 
 
 def titles(html: Path) -> list[str]:
-    from bayesdl import pdf
+    from bookbuild import pdf
 
     return [entry.title for entry in pdf.contents(html)]
 

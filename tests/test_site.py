@@ -354,7 +354,7 @@ def test_a_mathjax_menu_choice_keeps_later_pages_typeset(
     """The choice is kept in localStorage; the next page must still typeset.
 
     Opened from disk, the choices that need the speech rule engine are
-    forgotten (``bayesdl.sphinxext.MENU_GUARD``); served, they are kept.
+    forgotten (``bookbuild.sphinxext.MENU_GUARD``); served, they are kept.
     """
     root = html.as_uri() if scheme == "file" else served
     browser.get(f"{root}/book/variational_inference.html")

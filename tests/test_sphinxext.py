@@ -1,4 +1,4 @@
-"""bayesdl.sphinxext: MathJax ships with the site."""
+"""bookbuild.sphinxext (book/_ext): MathJax ships with the site."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from bayesdl import sphinxext
+from bookbuild import sphinxext
 
 
 def test_mathjax_is_installed_with_its_fonts():

@@ -33,16 +33,17 @@ damaged cache is rebuilt from the raw files with a warning.
 The package, one job per file
 -----------------------------
 ``catalog`` (names, files, MD5s, classes), ``idx`` (the IDX reader),
-``archives`` (safe tar/ar/deb extraction), ``sources`` (mirrors, npm,
-Debian), ``store`` (verify, install, tensor cache, ``load``, ``summary``,
-``fetch``), ``toy`` (the toy sets and ``subset``), ``splits`` (validation
-and labelled splits) and ``shift`` (rotations and synthetic
-out-of-distribution images).
+``store`` (tensor cache, ``load``, ``summary``, ``fetch``), ``toy`` (the toy
+sets and ``subset``), ``splits`` (validation and labelled splits) and
+``shift`` (rotations and synthetic out-of-distribution images). Fetching is
+private, in ``_fetch``: ``install`` (verify, fetch, install atomically),
+``sources`` (mirrors, npm, Debian) and ``archives`` (safe tar/ar/deb
+extraction).
 """
 
 from __future__ import annotations
 
-from .archives import UnsafeArchiveError
+from ._fetch.archives import UnsafeArchiveError
 from .catalog import CLASSES, FILES, MD5, NAMES, SPLITS, TITLES
 from .shift import OOD_KINDS, rotate, synthetic_ood
 from .splits import labelled_split, stratified_split, train_validation_split

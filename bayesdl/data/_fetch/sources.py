@@ -23,9 +23,9 @@ import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
+from ..catalog import DEBIAN_PACKAGE, NPM_PACKAGE
+from ..idx import CHUNK
 from .archives import extract_deb, safe_extract
-from .catalog import DEBIAN_PACKAGE, NPM_PACKAGE
-from .idx import CHUNK
 
 __all__ = [
     "Found",

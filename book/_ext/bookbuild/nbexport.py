@@ -21,7 +21,7 @@ turns such a notebook into one for a plain Jupyter:
 
 :func:`convert` does the work; :class:`Resolver` answers the questions that
 need the Sphinx build (numbers, titles, citations, included code), and
-``bayesdl.sphinxext`` calls it for every chapter page.
+``bookbuild.sphinxext`` calls it for every chapter page.
 """
 
 from __future__ import annotations

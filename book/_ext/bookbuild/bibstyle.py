@@ -9,7 +9,8 @@ entries would get the same label) and which sorts the entries by author, year
 and title. It makes that style the default unless ``bibtex_default_style`` is
 set to something else than sphinxcontrib-bibtex's default.
 
-Add ``bayesdl.bibstyle`` to ``sphinx: extra_extensions`` in ``_config.yml``.
+Registered as ``bookbuild.bibstyle`` under ``sphinx: local_extensions`` in
+``_config.yml``.
 
 Example::
 

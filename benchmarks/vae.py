@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import argparse
 import math
-import time
 from collections.abc import Callable, Sequence
 
 import pyro
@@ -36,8 +35,10 @@ import pyro.distributions as dist
 import torch
 from torch import nn
 
-from .. import checks, config, data, infer, zoo
-from ..models.vae import elbo
+from bayesdl import checks, config, data, infer, zoo
+from bayesdl.models.vae import elbo
+
+from ._timing import Stopwatch, sync, timed
 
 __all__ = ["TutorialVAE", "bench_vae", "main"]
 
@@ -111,11 +112,6 @@ class TutorialVAE(nn.Module):
             pyro.sample("latent", dist.Normal(z_loc, z_scale).to_event(1))
 
 
-def _sync(dev: torch.device) -> None:
-    if dev.type == "cuda":
-        torch.cuda.synchronize(dev)
-
-
 def _mean_elbo(vae, x: torch.Tensor) -> float:
     with torch.no_grad():
         return float(elbo(vae, x).mean())
@@ -187,13 +183,10 @@ def bench_vae(
     ours = {"seconds": [], "elbo": []}
 
     def tutorial_epoch() -> None:
-        _sync(dev)
-        start = time.perf_counter()
-        with pyro.settings.context(module_local_params=False):
+        with timed(dev) as epoch, pyro.settings.context(module_local_params=False):
             for (xb,) in infer.batches(train_x, batch_size=256, generator=shuffle):
                 svi.step(xb)
-        _sync(dev)
-        spent = time.perf_counter() - start
+        spent = epoch.seconds
         tut["seconds"].append((tut["seconds"] or [0.0])[-1] + spent)
         tut["elbo"].append(_mean_elbo(tutorial, val_x))
         if log is not None:
@@ -205,26 +198,25 @@ def bench_vae(
     torch.manual_seed(seed)
     vae = zoo.vae_untrained(settings).to(dev)
     per_epoch = -(-len(train_x) // settings["batch_size"])
-    clock = {"start": time.perf_counter(), "paused": 0.0}
+    clock = Stopwatch()
 
     def turn(step: int, loss: float) -> None:
         if (step + 1) % per_epoch:
             return
-        _sync(dev)
-        now = time.perf_counter()
-        ours["seconds"].append(now - clock["start"] - clock["paused"])
-        ours["elbo"].append(_mean_elbo(vae, val_x))
-        if log is not None:
-            log(
-                f"chapter epoch {len(ours['elbo'])}: {ours['seconds'][-1]:.1f} s, "
-                f"validation ELBO {ours['elbo'][-1]:.2f}"
-            )
-        if len(tut["seconds"]) < tutorial_epochs:
-            tutorial_epoch()
-        clock["paused"] += time.perf_counter() - now
+        sync(dev)
+        ours["seconds"].append(clock.seconds)
+        with clock.paused():
+            ours["elbo"].append(_mean_elbo(vae, val_x))
+            if log is not None:
+                log(
+                    f"chapter epoch {len(ours['elbo'])}: {ours['seconds'][-1]:.1f} s, "
+                    f"validation ELBO {ours['elbo'][-1]:.2f}"
+                )
+            if len(tut["seconds"]) < tutorial_epochs:
+                tutorial_epoch()
 
-    _sync(dev)
-    clock["start"] = time.perf_counter()
+    sync(dev)
+    clock.start()
     zoo.vae_fit(vae, train_x, settings, seed=seed, callback=turn, progress=False)
     while len(tut["seconds"]) < tutorial_epochs:
         tutorial_epoch()

@@ -3,7 +3,10 @@
 Each benchmark is a module of this package with a ``main(argv) -> int``; it
 times the book's code against its peers in one run and prints the ratios
 (the machine's load hits all of them alike). They are tooling, not part of
-the reader's API.
+the reader's API: this folder sits beside ``bayesdl`` in a checkout, is not
+installed with it and is not part of the chapters' execution key.
+``python -m bayesdl bench`` finds it there; every benchmark times its blocks
+with :func:`benchmarks._timing.timed`.
 
 Example::
 

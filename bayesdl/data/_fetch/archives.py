@@ -18,8 +18,8 @@ import tarfile
 from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
 
-from .catalog import MAX_FILE_BYTES
-from .idx import CHUNK
+from ..catalog import MAX_FILE_BYTES
+from ..idx import CHUNK
 
 __all__ = ["UnsafeArchiveError", "ar_members", "extract_deb", "safe_extract"]
 

@@ -43,9 +43,11 @@ from pyro.infer import SVI, Trace_ELBO, TraceEnum_ELBO, config_enumerate
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from .. import checks, config, infer, zoo
-from ..models.ssvae import M1, MixedBatches, labelled_split
-from ..recipes import mnist_ssvae
+from bayesdl import checks, config, infer, zoo
+from bayesdl.models.ssvae import M1, MixedBatches, labelled_split
+from bayesdl.recipes import mnist_ssvae
+
+from ._timing import sync, timed
 
 __all__ = ["ExampleSSVAE", "bench_ssvae", "main"]
 
@@ -224,11 +226,6 @@ def _example_losses(example: ExampleSSVAE, lr: float) -> list[SVI]:
         ]
 
 
-def _sync(dev: torch.device) -> None:
-    if dev.type == "cuda":
-        torch.cuda.synchronize(dev)
-
-
 def bench_ssvae(
     *,
     num_labels: int = 3000,
@@ -272,9 +269,9 @@ def bench_ssvae(
     torch.manual_seed(seed)
     ours = zoo.ssvae_untrained(settings, num_labels).to(dev)
     m1 = ours.features
-    start = time.perf_counter()
-    codes = ours.code(images)  # once per training, as bayesdl.zoo.ssvae_mnist does
-    code_seconds = time.perf_counter() - start
+    with timed(dev) as clock:
+        codes = ours.code(images)  # once per training, as bayesdl.zoo.ssvae_mnist does
+    code_seconds = clock.seconds
     sampler = MixedBatches(
         codes,
         labels,
@@ -354,7 +351,7 @@ def bench_ssvae(
     wall: dict[str, list[float]] = {name: [] for name in ("chapter", *peers)}
     cpu: dict[str, list[float]] = {name: [] for name in ("chapter", *peers)}
     for _ in range(rounds):
-        _sync(dev)
+        sync(dev)
         start = time.process_time()
         result = infer.fit_svi(
             ours.model,
@@ -365,18 +362,17 @@ def bench_ssvae(
             loss=TraceEnum_ELBO(max_plate_nesting=1),
             progress=False,
         )
-        _sync(dev)
+        sync(dev)
         scale = per_epoch / len(ours_data)
         cpu["chapter"].append((time.process_time() - start) * scale)
         wall["chapter"].append(result.seconds * scale)
         for name in peers:
-            _sync(dev)
-            start_cpu, start = time.process_time(), time.perf_counter()
-            with pyro.settings.context(module_local_params=False):
+            sync(dev)
+            start_cpu = time.process_time()
+            with timed(dev) as clock, pyro.settings.context(module_local_params=False):
                 _example_epoch(losses[name], sup_limited, unsup_limited, interval)
-            _sync(dev)
             scale = len(unsup) / ex_unsup_batches
-            wall[name].append((time.perf_counter() - start) * scale)
+            wall[name].append(clock.seconds * scale)
             cpu[name].append((time.process_time() - start_cpu) * scale)
     pyro.clear_param_store()
 

@@ -35,7 +35,6 @@ import argparse
 import math
 import shutil
 import tempfile
-import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
@@ -45,9 +44,11 @@ import torch.nn.functional as F
 from pyro.infer import Trace_ELBO, TraceMeanField_ELBO
 from pyro.infer.autoguide import AutoNormal, init_to_value
 
-from .. import checks, config, data, infer
-from ..data.idx import open_maybe_gzip
-from ..models.bnn import BayesianLeNet, LeNet, PyroLeNet
+from bayesdl import checks, config, data, infer
+from bayesdl.data.idx import open_maybe_gzip
+from bayesdl.models.bnn import BayesianLeNet, LeNet, PyroLeNet
+
+from ._timing import timed
 
 __all__ = ["TARGET", "bench_bnn", "main"]
 
@@ -112,22 +113,15 @@ def _timed_rounds(
     device: torch.device,
 ) -> dict[str, float]:
     """Run every step function ``total`` times in turns; seconds per step."""
-
-    def sync() -> None:
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-
     seconds = dict.fromkeys(steps, 0.0)
     done = 0
     while done < total:
         k = min(per_round, total - done)
         for name, step in steps.items():
-            sync()
-            start = time.perf_counter()
-            for i in range(done, done + k):
-                step(i)
-            sync()
-            seconds[name] += time.perf_counter() - start
+            with timed(device) as clock:
+                for i in range(done, done + k):
+                    step(i)
+            seconds[name] += clock.seconds
         done += k
     return {name: s / total for name, s in seconds.items()}
 

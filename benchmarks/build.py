@@ -28,11 +28,11 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from .. import config
+from bayesdl import config
+from bayesdl.timing import Stopwatch
 
 __all__ = ["bench_build", "main"]
 
@@ -52,9 +52,11 @@ def _jupyter_book() -> list[str]:
 def _build(book: Path, out: Path, env: dict[str, str], timeout: float) -> float:
     """One ``jupyter-book build`` into ``out``; its wall time in seconds."""
     cmd = [*_jupyter_book(), "build", str(book), "--path-output", str(out)]
-    start = time.perf_counter()
-    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout)
-    seconds = time.perf_counter() - start
+    with Stopwatch() as clock:
+        proc = subprocess.run(
+            cmd, env=env, capture_output=True, text=True, timeout=timeout
+        )
+    seconds = clock.seconds
     if proc.returncode != 0:
         log = (proc.stdout + proc.stderr)[-4000:]
         raise RuntimeError(f"the build failed (exit {proc.returncode}):\n{log}")
@@ -63,7 +65,7 @@ def _build(book: Path, out: Path, env: dict[str, str], timeout: float) -> float:
 
 def _check_arguments(book: str | Path | None, profile: str, timeout: float) -> Path:
     """The book's folder, after checking the arguments of :func:`bench_build`."""
-    book = Path(book) if book is not None else config.package_dir().parent
+    book = Path(book) if book is not None else Path(__file__).resolve().parents[1]
     if not (book / "_config.yml").is_file():
         raise ValueError(f"{book} holds no _config.yml: not a Jupyter Book folder.")
     if profile not in config.PROFILES:

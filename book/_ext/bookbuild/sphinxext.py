@@ -1,7 +1,8 @@
 """Build plumbing for the book: an honest execution cache and offline maths.
 
-Listed in ``_config.yml``'s ``extra_extensions``, this Sphinx extension does
-two jobs.
+Registered as ``bookbuild.sphinxext`` under ``sphinx: local_extensions`` in
+``_config.yml`` (it lives in ``book/_ext/``, outside the readers' package, so
+editing it re-executes no chapter), this Sphinx extension does two jobs.
 
 **The execution cache.** Jupyter Book caches executed notebooks keyed on the
 text of their cells only, so a change in ``bayesdl`` (which the cells import)
@@ -38,7 +39,7 @@ the choices that a page opened from disk cannot keep).
 build key and so a new cache folder; only the :data:`KEEP_CACHES` most
 recently used per profile are kept, the one in use always among them.
 
-**Each chapter as a notebook.** :mod:`bayesdl.notebook_pages` offers every
+**Each chapter as a notebook.** :mod:`bookbuild.notebook_pages` offers every
 executed chapter's notebook in the page's download menu, and a zip of them
 all; this extension registers its hooks.
 """
@@ -52,7 +53,9 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from . import __version__, config, notebook_pages
+from bayesdl import __version__, config
+
+from . import notebook_pages
 
 #: Where the pages load MathJax from, relative to the site's ``_static``.
 MATHJAX_PATH = "mathjax/tex-chtml.js"

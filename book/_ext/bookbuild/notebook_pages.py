@@ -1,7 +1,7 @@
 """Each chapter page offers its notebook (Sphinx hooks; build plumbing).
 
 For every page that myst-nb executed, :func:`on_html_page_context` writes a
-plain-Jupyter copy of the executed notebook (:func:`bayesdl.nbexport.convert`:
+plain-Jupyter copy of the executed notebook (:func:`bookbuild.nbexport.convert`:
 outputs kept, MyST roles and directives turned into text, the numbers,
 titles and citations answered by :func:`resolver` from the built
 environment) to ``_sources/<page>.ipynb``, and sets the page's
@@ -13,7 +13,7 @@ has none (no repository to launch from), so this hook runs on
 :func:`on_build_finished` gives those links a ``download`` attribute (some
 browsers show a notebook as JSON text otherwise) and writes
 :data:`NOTEBOOKS_ZIP`, every chapter's notebook, linked from the
-introduction. ``bayesdl.sphinxext`` registers both hooks.
+introduction. ``bookbuild.sphinxext`` registers both hooks.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
-from . import config
+from bayesdl import config
 
 #: The zip of every chapter's notebook, relative to the site's root.
 NOTEBOOKS_ZIP = "_downloads/notebooks/bayesdl-notebooks.zip"
@@ -37,7 +37,7 @@ def _split_title(text: str) -> tuple[str, str]:
 
 
 def resolver(app: Any, docname: str) -> Any:
-    """A :class:`bayesdl.nbexport.Resolver` answered from the built environment.
+    """A :class:`bookbuild.nbexport.Resolver` answered from the built environment.
 
     Numbers come from ``env.toc_fignumbers`` (figures, equations, exercises,
     as the pages number them), titles from the standard domain and
