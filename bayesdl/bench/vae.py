@@ -204,7 +204,7 @@ def bench_vae(
 
     torch.manual_seed(seed)
     vae = zoo.vae_untrained(settings).to(dev)
-    per_epoch = -(-len(train_x) // settings["batch_size"])
+    per_epoch = -(-len(train_x) // settings.batch_size)
     clock = {"start": time.perf_counter(), "paused": 0.0}
 
     def turn(step: int, loss: float) -> None:
