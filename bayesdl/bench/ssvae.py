@@ -289,6 +289,7 @@ def bench_ssvae(
     torch.manual_seed(seed)
     example_m1 = M1(settings.num_train, m1.latent_dim, settings.m1.hidden)
     example_m1.load_state_dict(m1.state_dict())
+    example_m1.eval()  # frozen: its weights stay out of Pyro's global param store
     example = ExampleSSVAE(
         example_m1.to(dev),
         z_dim=cfg.z_dim,
