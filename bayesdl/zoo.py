@@ -41,13 +41,15 @@ from .recipes.mnist_alternatives import (
 from .recipes.mnist_bnn import bnn_mnist, lenet_mnist, mnist_data, mnist_settings
 from .recipes.mnist_ssvae import (
     SSVAE_LABEL_COUNTS,
-    ssvae_baseline_mnist,
     ssvae_data,
     ssvae_m1,
-    ssvae_m1_classifier_mnist,
     ssvae_mnist,
     ssvae_settings,
     ssvae_untrained,
+)
+from .recipes.mnist_ssvae_baselines import (
+    ssvae_baseline_mnist,
+    ssvae_m1_classifier_mnist,
 )
 from .recipes.sine_reference import nuts_sine
 

@@ -112,7 +112,7 @@ class ExampleSSVAE(nn.Module):
         if features is not None:
             features.requires_grad_(False)
         object.__setattr__(self, "features", features)
-        n = 784 if features is None else features.z_dim
+        n = 784 if features is None else features.latent_dim
         self.z_dim = z_dim
         self.aux_loss_multiplier = aux_loss_multiplier
         self.encoder_y = _ExampleMLP(
@@ -258,12 +258,12 @@ def bench_ssvae(
     seed = checks.seed(seed)
 
     settings = zoo.ssvae_settings()
-    cfg = settings["m2"]
+    cfg = settings.m2
     dev = config.device()
     images, labels = zoo.ssvae_data(settings)
     images, labels = images.to(dev), labels.to(dev)
     labelled, unlabelled = labelled_split(
-        labels.cpu(), num_labels, seed=settings["split_seed"]
+        labels.cpu(), num_labels, seed=settings.split_seed
     )
     # Timing does not depend on M1's weights: both use the same untrained M1.
     torch.manual_seed(seed)
@@ -276,27 +276,26 @@ def bench_ssvae(
         codes,
         labels,
         labelled,
-        batch_size=cfg["batch_size"],
-        labelled_per_batch=cfg["labelled_per_batch"],
+        batch_size=cfg.batch_size,
+        labelled_per_batch=cfg.labelled_per_batch,
         seed=seed,
     )
     per_epoch = len(sampler)
     ours_data = sampler if batches is None else _Limited(sampler, batches)
 
     torch.manual_seed(seed)
-    example_m1 = M1(
-        settings["num_train"], z_dim=m1.z_dim, hidden=settings["m1"]["hidden"]
-    )
+    example_m1 = M1(settings.num_train, m1.latent_dim, settings.m1.hidden)
     example_m1.load_state_dict(m1.state_dict())
+    example_m1.eval()  # frozen: its weights stay out of Pyro's global param store
     example = ExampleSSVAE(
         example_m1.to(dev),
-        z_dim=cfg["z_dim"],
-        hidden=cfg["hidden"],
-        classifier_hidden=cfg["classifier_hidden"],
-        aux_loss_multiplier=cfg["alpha"],
+        z_dim=cfg.z_dim,
+        hidden=cfg.hidden,
+        classifier_hidden=cfg.classifier_hidden,
+        aux_loss_multiplier=cfg.alpha,
     ).to(dev)
     one_hot = nn.functional.one_hot(labels[labelled.to(dev)], 10).to(images.dtype)
-    bs = cfg["batch_size"]
+    bs = cfg.batch_size
     loader_gen = torch.Generator().manual_seed(seed)
     sup = DataLoader(
         TensorDataset(images[labelled.to(dev)], one_hot),
@@ -325,14 +324,14 @@ def bench_ssvae(
         torch.manual_seed(seed)
         peers["pixels"] = ExampleSSVAE(
             None,
-            z_dim=cfg["z_dim"],
-            hidden=cfg["hidden"],
-            classifier_hidden=cfg["classifier_hidden"],
-            aux_loss_multiplier=cfg["alpha"],
+            z_dim=cfg.z_dim,
+            hidden=cfg.hidden,
+            classifier_hidden=cfg.classifier_hidden,
+            aux_loss_multiplier=cfg.alpha,
             name="ss_vae_pixels",
         ).to(dev)
     pyro.clear_param_store()
-    losses = {name: _example_losses(peer, cfg["lr"]) for name, peer in peers.items()}
+    losses = {name: _example_losses(peer, cfg.lr) for name, peer in peers.items()}
 
     # Warm up all (first-call costs: parameter capture, lazy allocations).
     infer.fit_svi(
@@ -340,7 +339,7 @@ def bench_ssvae(
         ours.guide,
         data=_Limited(sampler, 2),
         num_epochs=1,
-        lr=cfg["lr"],
+        lr=cfg.lr,
         loss=TraceEnum_ELBO(max_plate_nesting=1),
         progress=False,
     )
@@ -358,7 +357,7 @@ def bench_ssvae(
             ours.guide,
             data=ours_data,
             num_epochs=1,
-            lr=cfg["lr"],
+            lr=cfg.lr,
             loss=TraceEnum_ELBO(max_plate_nesting=1),
             progress=False,
         )

@@ -197,7 +197,7 @@ def bench_vae(
 
     torch.manual_seed(seed)
     vae = zoo.vae_untrained(settings).to(dev)
-    per_epoch = -(-len(train_x) // settings["batch_size"])
+    per_epoch = -(-len(train_x) // settings.batch_size)
     clock = Stopwatch()
 
     def turn(step: int, loss: float) -> None:

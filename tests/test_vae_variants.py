@@ -87,3 +87,20 @@ def test_bayesian_head_draws_and_decode():
         vae.decode_draws(z, 0)
     with pytest.raises(ValueError, match="prior_scale"):
         BayesianHeadVAE(num_data=100, prior_scale=0.0)
+
+
+@pytest.mark.parametrize("cls", [ContinuousBernoulliVAE, BayesianHeadVAE])
+def test_variants_speak_the_vocabulary(cls):
+    from bayesdl.models import Classifier, Generative, PyroTrained
+
+    vae = cls(num_data=40, latent_dim=2, hidden=(8,))
+    assert isinstance(vae, Generative) and isinstance(vae, PyroTrained)
+    assert not isinstance(vae, Classifier)
+    x = _images(3)
+    loc, _ = vae.encode(x)
+    assert not loc.requires_grad
+    assert vae.generate(z=loc).shape == vae.generate(3).shape == (3, 1, 28, 28)
+    loss = pyro.infer.TraceMeanField_ELBO().loss(vae.model, vae.guide, x, None)
+    assert torch.isfinite(torch.tensor(loss))
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        vae.validate_batch(x * 2)

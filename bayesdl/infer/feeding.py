@@ -24,8 +24,8 @@ class MixedBatches:
     ``batch_size`` of them per batch; every batch also holds
     ``labelled_per_batch`` labelled images, drawn in turn from a shuffled
     labelled set that is reshuffled whenever it runs out. Each batch is a
-    tuple ``(images, labels)``: the labelled images first, then the
-    unlabelled ones, whose label is ``-1`` (missing). ``images`` may also be
+    tuple ``(x_labelled, y_labelled, x_unlabelled)``, already split, the
+    arguments of :meth:`~bayesdl.models.ssvae.SSVAE.model`. ``images`` may also be
     a 2-d tensor of codes, one row per image (see
     :meth:`~bayesdl.models.ssvae.SSVAE.code`); with ``scales`` of the same
     shape, each batch holds fresh draws ``Normal(codes, scales)`` instead
@@ -35,7 +35,7 @@ class MixedBatches:
 
         lab, _ = labelled_split(train_y, 100)
         batches = MixedBatches(train_x, train_y, lab, seed=0)
-        x, y = next(iter(batches))       # y == -1 marks a missing label
+        xl, yl, xu = next(iter(batches))   # labelled images, labels, the rest
         len(batches)                     # batches per epoch
     """
 
@@ -53,6 +53,8 @@ class MixedBatches:
         if isinstance(images, torch.Tensor) and images.ndim == 2:
             if not images.is_floating_point() or len(images) == 0:
                 raise ValueError("codes must be a non-empty floating-point tensor.")
+            if not torch.isfinite(images).all():
+                raise ValueError("codes must be finite (no NaN or infinite values).")
         else:
             checks.images(images)
         self.images = images
@@ -116,19 +118,20 @@ class MixedBatches:
         out, self._queue = self._queue[:want], self._queue[want:]
         return out
 
-    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    def _rows(self, rows: torch.Tensor) -> torch.Tensor:
+        x = self.images[rows]
+        if self.scales is not None:  # a fresh draw of each code
+            noise = torch.randn(x.shape, generator=self.generator)
+            x = x + self.scales[rows] * noise.to(x.device, x.dtype)
+        return x
+
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
         order = torch.randperm(self.num_unlabelled, generator=self.generator)
         order = self.unlabelled[order.to(self.unlabelled.device)]
         for start in range(0, len(order), self.batch_size):
             unlab = order[start : start + self.batch_size]
             lab = self._next_labelled()
-            rows = torch.cat([lab, unlab])
-            x = self.images[rows]
-            if self.scales is not None:  # a fresh draw of each code
-                noise = torch.randn(x.shape, generator=self.generator)
-                x = x + self.scales[rows] * noise.to(x.device, x.dtype)
-            y = torch.cat([self.labels[lab], torch.full_like(unlab, -1)])
-            yield x, y
+            yield self._rows(lab), self.labels[lab], self._rows(unlab)
 
 
 def batches(

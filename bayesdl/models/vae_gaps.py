@@ -27,7 +27,7 @@ import torch
 import torch.nn.functional as F
 
 from .. import checks
-from .vae import VAELike, _dtype, _log_likelihood, elbo
+from .evidence import VAELike, _dtype, _log_likelihood, elbo
 
 __all__ = ["active_units", "rate_distortion", "refine_encoding"]
 

@@ -7,7 +7,8 @@
   its weights and a mean-field Gaussian guide, while the rest of the
   decoder and the encoder stay point estimates.
 
-Both keep the VAE's interface (``encode``, ``decode``, ``model``, ``guide``),
+Both keep the VAE's interface (``encode``, ``decode``, ``generate``, ``model``,
+``guide``),
 so :func:`~bayesdl.models.vae.elbo` and :func:`~bayesdl.models.vae.iwae`
 score them (the first through its ``log_likelihood``).
 
@@ -53,9 +54,8 @@ class ContinuousBernoulliVAE(VAE):
         return dist.ContinuousBernoulli(logits=logits)
 
     # cb-start
-    def model(self, x: torch.Tensor) -> None:
+    def model(self, x: torch.Tensor, y: torch.Tensor | None = None) -> None:
         """p(z) p(x | z) with continuous Bernoulli pixels."""
-        x = self._check_batch(x)
         batch = torch.arange(len(x), device=x.device)
         with pyro.plate("data", self.num_data, subsample=batch):
             zeros = x.new_zeros(len(x), self.latent_dim)
@@ -128,9 +128,8 @@ class BayesianHeadVAE(VAE):
         scale = getattr(self, f"head_{name}_scale")
         return dist.Normal(loc, scale).to_event(loc.dim())
 
-    def model(self, x: torch.Tensor) -> None:
+    def model(self, x: torch.Tensor, y: torch.Tensor | None = None) -> None:
         """p(w) p(z) p(x | z, w): the head's weights once, outside the plate."""
-        x = self._check_batch(x)
         w = pyro.sample("head.weight", self.head_prior("weight"))
         b = pyro.sample("head.bias", self.head_prior("bias"))
         batch = torch.arange(len(x), device=x.device)
@@ -141,11 +140,11 @@ class BayesianHeadVAE(VAE):
             pixels = dist.Bernoulli(logits=logits, validate_args=False)
             pyro.sample("x", pixels.to_event(3), obs=x)
 
-    def guide(self, x: torch.Tensor) -> None:
+    def guide(self, x: torch.Tensor, y: torch.Tensor | None = None) -> None:
         """q(w) q(z | x): the mean-field head, then the encoder's guide."""
         pyro.sample("head.weight", self.head_guide("weight"))
         pyro.sample("head.bias", self.head_guide("bias"))
-        super().guide(x)
+        super().guide(x, y)
 
     # head-end
 
@@ -155,7 +154,7 @@ class BayesianHeadVAE(VAE):
 
     def decode_draws(self, z: torch.Tensor, num_draws: int) -> torch.Tensor:
         """Pixel means (S, N, 1, 28, 28) of ``num_draws`` heads drawn from the guide."""
-        z = self._check_codes(z)
+        z = self._codes(z)
         num_draws = checks.positive_int("num_draws", num_draws)
         hidden = self.decoder(z)
         w = self.head_guide("weight").sample((num_draws,))

@@ -3,13 +3,15 @@
 Example::
 
     >>> from bayesdl.recipes import fashion_vae
-    >>> fashion_vae.vae_settings()["latent_dim"]
+    >>> fashion_vae.vae_settings().latent_dim
     32
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
@@ -24,6 +26,7 @@ from ._runner import (
 
 __all__ = [
     "VAE_VARIANTS",
+    "VAESettings",
     "vae_bayesian_head",
     "vae_continuous_bernoulli",
     "vae_data",
@@ -41,62 +44,80 @@ VAE_VARIANTS: dict[str, dict[str, Any]] = {
 what each changes (:func:`vae_fashion_mnist_variant` trains them)."""
 
 
-def vae_settings() -> dict[str, Any]:
+def _choose(full: Any, smoke: Any) -> Any:
+    return field(default_factory=lambda: config.choose(full=full, smoke=smoke))
+
+
+@dataclass(frozen=True)
+class VAESettings:
     """The architecture and training settings of the Fashion-MNIST VAE.
 
     ``num_val`` images of the training set are held out for validation
     (seeded split), the VAE trains on ``num_train`` of the rest; the profile
-    picks the sizes.
+    picks the sizes. Change a field with :func:`dataclasses.replace`.
 
     Example::
 
-        >>> vae_settings()["latent_dim"]
+        >>> s = VAESettings()
+        >>> s.latent_dim, dataclasses.replace(s, num_epochs=1).num_epochs
+        (32, 1)
+    """
+
+    num_train: int = _choose(55_000, 2_000)
+    num_val: int = _choose(5_000, 500)
+    num_epochs: int = _choose(12, 2)
+    batch_size: int = 256
+    lr: float = 8e-3
+    final_lr: float = 0.0
+    schedule: str = "cosine"
+    warmup_steps: int = _choose(200, 4)
+    latent_dim: int = 32
+    hidden: tuple[int, ...] = (256, 128)
+    activation: str = "elu"
+
+
+def vae_settings() -> VAESettings:
+    """The settings of the current profile: ``VAESettings()``.
+
+    Example::
+
+        >>> vae_settings().latent_dim
         32
     """
-    return {
-        "num_train": config.choose(full=55_000, smoke=2_000),
-        "num_val": config.choose(full=5_000, smoke=500),
-        "num_epochs": config.choose(full=12, smoke=2),
-        "batch_size": 256,
-        "lr": 8e-3,
-        "final_lr": 0.0,
-        "schedule": "cosine",
-        "warmup_steps": config.choose(full=200, smoke=4),
-        "latent_dim": 32,
-        "hidden": [256, 128],
-        "activation": "elu",
-    }
+    return VAESettings()
 
 
 def vae_data(
-    settings: dict[str, Any] | None = None,
+    settings: VAESettings | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """The training and validation images of :func:`vae_fashion_mnist`.
 
-    A seeded permutation of Fashion-MNIST's 60,000 training images: the
-    first ``num_val`` are the validation set, the next ``num_train`` the
-    training set. The test set is never touched.
+    :func:`bayesdl.data.train_validation_split` (seed 0) holds out
+    ``num_val`` of Fashion-MNIST's 60,000 training images; the VAE trains
+    on ``num_train`` of the rest (all of them in the full profile, a
+    class-stratified seeded subset otherwise). The test set is never
+    touched.
 
     Example::
 
         >>> train_x, val_x = vae_data()
     """
     settings = checked_settings(settings, vae_settings, "vae_settings")
-    num_val = checks.positive_int("settings['num_val']", settings["num_val"])
-    num_train = checks.positive_int("settings['num_train']", settings["num_train"])
-    images, _ = data.load("fashion_mnist", "train")
+    num_val = checks.positive_int("num_val", settings.num_val)
+    num_train = checks.positive_int("num_train", settings.num_train)
+    images, labels = data.load("fashion_mnist", "train")
     if num_val + num_train > len(images):
         raise ValueError(
             f"num_val + num_train is {num_val + num_train}, more than the "
             f"{len(images)} training images; lower num_train."
         )
-    order = torch.randperm(len(images), generator=torch.Generator().manual_seed(0))
-    val = images[order[:num_val]]
-    train = images[order[num_val : num_val + num_train]]
-    return train, val
+    train, (val, _) = data.train_validation_split(images, labels, num_val, seed=0)
+    if num_train < len(train[0]):
+        train = data.subset(*train, num_train, seed=0)
+    return train[0], val
 
 
-def vae_untrained(settings: dict[str, Any] | None = None) -> torch.nn.Module:
+def vae_untrained(settings: VAESettings | None = None) -> torch.nn.Module:
     """A freshly initialised VAE of :func:`vae_fashion_mnist`'s architecture.
 
     Example::
@@ -108,17 +129,17 @@ def vae_untrained(settings: dict[str, Any] | None = None) -> torch.nn.Module:
 
     settings = checked_settings(settings, vae_settings, "vae_settings")
     return VAE(
-        settings["num_train"],
-        settings["latent_dim"],
-        settings["hidden"],
-        activation=settings["activation"],
+        settings.num_train,
+        settings.latent_dim,
+        settings.hidden,
+        activation=settings.activation,
     )
 
 
 def vae_fit(
     vae: torch.nn.Module,
     train_x: torch.Tensor,
-    settings: dict[str, Any] | None = None,
+    settings: VAESettings | None = None,
     *,
     seed: int = 0,
     callback: Callable[[int, float], None] | None = None,
@@ -145,12 +166,12 @@ def vae_fit(
         vae.model,
         vae.guide,
         data=(train_x,),
-        batch_size=settings["batch_size"],
-        num_epochs=settings["num_epochs"],
-        lr=settings["lr"],
-        final_lr=settings["final_lr"],
-        schedule=settings["schedule"],
-        warmup_steps=settings["warmup_steps"],
+        batch_size=settings.batch_size,
+        num_epochs=settings.num_epochs,
+        lr=settings.lr,
+        final_lr=settings.final_lr,
+        schedule=settings.schedule,
+        warmup_steps=settings.warmup_steps,
         optimizer_args={"fused": True},
         loss=pyro.infer.TraceMeanField_ELBO(),
         callback=callback,
@@ -162,7 +183,7 @@ def vae_fit(
 
 def _train(
     name: str,
-    settings: dict[str, Any],
+    settings: VAESettings,
     make: Callable[[], torch.nn.Module],
     sources: list[Any],
     seed: int,
@@ -181,7 +202,7 @@ def _train(
         dev = config.device()
         train_x, val_x = train_x.to(dev), val_x.to(dev)
         seen_x = train_x[: len(val_x)]
-        per_epoch = -(-len(train_x) // settings["batch_size"])
+        per_epoch = -(-len(train_x) // settings.batch_size)
         val_elbo: list[float] = []
         train_eval_elbo: list[float] = []
 
@@ -226,7 +247,7 @@ def vae_fashion_mnist(*, seed: int = 0) -> torch.nn.Module:
     Example::
 
         >>> vae = vae_fashion_mnist()
-        >>> images = vae.sample(16)
+        >>> images = vae.generate(16)
     """
     from ..models import vae as vae_module
 
@@ -263,7 +284,7 @@ def vae_fashion_mnist_variant(
             f"variant must be one of {', '.join(map(repr, VAE_VARIANTS))}, "
             f"got {variant!r}."
         )
-    settings = dict(vae_settings(), **VAE_VARIANTS[variant])
+    settings = dataclasses.replace(vae_settings(), **VAE_VARIANTS[variant])
     return _train(
         f"vae_fashion_mnist_{variant}",
         settings,
@@ -273,9 +294,11 @@ def vae_fashion_mnist_variant(
     )
 
 
-def _short_settings() -> dict[str, Any]:
+def _short_settings() -> VAESettings:
     """The chapter's settings for the exercises' short runs."""
-    return dict(vae_settings(), num_epochs=config.choose(full=3, smoke=1))
+    return dataclasses.replace(
+        vae_settings(), num_epochs=config.choose(full=3, smoke=1)
+    )
 
 
 @register("vae_continuous_bernoulli", "a short continuous-Bernoulli VAE")
@@ -298,10 +321,10 @@ def vae_continuous_bernoulli(*, seed: int = 0) -> torch.nn.Module:
 
     def make() -> torch.nn.Module:
         return vae_variants.ContinuousBernoulliVAE(
-            settings["num_train"],
-            settings["latent_dim"],
-            settings["hidden"],
-            activation=settings["activation"],
+            settings.num_train,
+            settings.latent_dim,
+            settings.hidden,
+            activation=settings.activation,
         )
 
     return _train(
@@ -329,10 +352,10 @@ def vae_bayesian_head(*, seed: int = 0) -> torch.nn.Module:
 
     def make() -> torch.nn.Module:
         return vae_variants.BayesianHeadVAE(
-            settings["num_train"],
-            settings["latent_dim"],
-            settings["hidden"],
-            activation=settings["activation"],
+            settings.num_train,
+            settings.latent_dim,
+            settings.hidden,
+            activation=settings.activation,
         )
 
     return _train("vae_bayesian_head", settings, make, [vae_module, vae_variants], seed)
