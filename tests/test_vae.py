@@ -403,11 +403,6 @@ def test_decode_refuses_codes_too_large_to_decode():
         vae.decode(torch.full((2, 4), 1e38))
 
 
-@pytest.mark.xfail(
-    reason="needs the loop to call the model's validate_batch on the first batch "
-    "of a fit (infer/loop.py, the lead's); model/guide no longer check per step",
-    strict=False,
-)
 def test_a_batch_larger_than_the_training_set_is_refused():
     """L6: the plate would scale the ELBO by num_data / batch < 1."""
     vae = VAE(num_data=4, latent_dim=2, hidden=[8])

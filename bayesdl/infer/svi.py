@@ -97,7 +97,11 @@ def fit_svi(
     infinite (or Pyro's validation finds invalid values). ``callback(step,
     loss)`` is called after every step; ``on_epoch_end(epoch)`` after every
     epoch (for example to score a validation set), and its time is kept off
-    the clock: ``seconds`` counts training alone.
+    the clock: ``seconds`` counts training alone. When the model is a
+    module (or a method of one) with a ``validate_batch`` method, it is
+    called on the first batch, so that a batch the model cannot score is
+    refused with the model's own message before any step, while ``model``
+    and ``guide`` check nothing on every step.
 
     Example::
 
@@ -151,6 +155,10 @@ def fit_svi(
     state: dict[str, Any] = {}
 
     def first_loss(batch: Sequence) -> torch.Tensor:
+        # The model's own checks of a batch run once, here, not in every step.
+        check = getattr(_owner(model), "validate_batch", None)
+        if callable(check):
+            check(*batch, **kwargs)
         # Autoguides create their parameters on the first call: trace it to
         # find every parameter, then build the optimizer and the schedule.
         with pyro.poutine.trace(param_only=True) as capture:
@@ -198,6 +206,11 @@ def fit_svi(
         callback=callback,
         on_epoch_end=on_epoch_end,
     )
+
+
+def _owner(fn: object) -> object:
+    """The module behind ``fn``: ``fn`` itself, or the module of a bound method."""
+    return fn if isinstance(fn, torch.nn.Module) else getattr(fn, "__self__", None)
 
 
 def _check_optimizer(optimizer: object, optimizer_args: object) -> None:
