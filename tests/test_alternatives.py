@@ -267,3 +267,20 @@ def test_the_recipes_settings_are_frozen_dataclasses():
     assert dropout == {**dataclasses.asdict(settings), "dropout": 0.1}
     assert AlternativesSettings().ensemble_size == 5
     assert zoo.alternatives_settings() == AlternativesSettings()
+
+
+def test_last_layer_laplace_is_a_classifier_on_the_inputs_device():
+    from bayesdl.models import Classifier
+    from bayesdl.recipes.mnist_alternatives import LastLayerLaplace
+
+    net = LeNet((4, 8), 16).eval()
+    x, y = torch.rand(6, 1, 28, 28), torch.randint(0, 10, (6,))
+    with torch.no_grad():
+        feats = net.features(x)
+    la = LaplaceGLM(net.layers[-1], feats, y, parameters=["weight", "bias"])
+    model = LastLayerLaplace(net, la)
+    assert isinstance(model, Classifier)
+    probs = model.predict(x, num_samples=3, batch_size=4)
+    assert probs.shape == (3, 6, 10) and probs.device == x.device
+    assert not probs.requires_grad
+    assert torch.allclose(probs.sum(-1), torch.ones(3, 6), atol=1e-5)
