@@ -9,7 +9,7 @@ layout (:func:`bayesdl.models.bnn.lenet_layers`) and batch size, in one run:
 * its deterministic twin (:class:`~bayesdl.models.bnn.LeNet`), one step of
   cross-entropy and Adam: the floor that no BNN can go below;
 * the same network written the plain Pyro way
-  (:class:`~bayesdl.models.bnn.PyroLeNet`: ``PyroSample`` priors, an
+  (:class:`~bayesdl.models.pyro_lenet.PyroLeNet`: ``PyroSample`` priors, an
   ``AutoNormal`` guide, ``TraceMeanField_ELBO``), fed the same in-memory
   batches with their real indices;
 * for reference, that Pyro network fed as Pyro's tutorials feed it:
@@ -46,7 +46,8 @@ from pyro.infer.autoguide import AutoNormal, init_to_value
 
 from bayesdl import checks, config, data, infer
 from bayesdl.data.idx import open_maybe_gzip
-from bayesdl.models.bnn import BayesianLeNet, LeNet, PyroLeNet
+from bayesdl.models.bnn import BayesianLeNet, LeNet
+from bayesdl.models.pyro_lenet import PyroLeNet
 
 from ._timing import timed
 
@@ -127,10 +128,11 @@ def _timed_rounds(
 
 
 def _svi_step(model, guide, loss, example) -> Callable[..., None]:
-    """One SVI step as ``fit_svi`` takes it: the ELBO as a module, torch Adam."""
+    """One SVI step as ``fit_svi`` takes it: the ELBO as a module, torch Adam
+    (fused, as for the deterministic network)."""
     elbo = loss(model, guide)
     elbo(*example)  # an autoguide creates its parameters on the first call
-    optim = torch.optim.Adam(elbo.parameters(), lr=1e-3)
+    optim = torch.optim.Adam(elbo.parameters(), lr=1e-3, fused=True)
 
     def step(*batch: torch.Tensor) -> None:
         optim.zero_grad(set_to_none=True)
@@ -203,7 +205,7 @@ def bench_bnn(
     bnn_step = _svi_step(bnn, bnn.guide, Trace_ELBO(), example[:2])
 
     det = LeNet().to(dev)
-    det_optim = torch.optim.Adam(det.parameters(), lr=1e-3)
+    det_optim = torch.optim.Adam(det.parameters(), lr=1e-3, fused=True)
 
     def det_step(i: int) -> None:
         x, y, _ = batch(i)

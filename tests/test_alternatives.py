@@ -219,7 +219,7 @@ def test_fit_prior_scale_maximises_the_evidence():
 def test_mnist_data_holds_out_the_validation_images(smoke):
     settings = zoo.mnist_settings()
     (tx, ty), (vx, vy) = zoo.mnist_data()
-    assert len(tx) == settings["num_train"] and len(vx) == settings["num_validation"]
+    assert len(tx) == settings.num_train and len(vx) == settings.num_validation
     seen = {hash(img.numpy().tobytes()) for img in tx}
     assert not any(hash(img.numpy().tobytes()) in seen for img in vx)
 
@@ -242,9 +242,45 @@ def test_alternatives_predict_samples_of_probabilities(smoke):
         assert model.train_seconds > 0 and not model.training, name
     temp = models["temperature"][0]
     assert temp.validation_nll["fitted"] <= temp.validation_nll["T=1"]
-    assert models["dropout"][0].rate in zoo.alternatives_settings()["dropout_rates"]
+    assert models["dropout"][0].rate in zoo.alternatives_settings().dropout_rates
     assert math.isfinite(models["laplace"][0].prior_scale)
     with pytest.raises(ValueError, match="dropout rate"):
         zoo.dropout_mnist(rate=1.5)
     with pytest.raises(ValueError, match="members"):
         zoo.ensemble_mnist(size=1)
+
+
+def test_the_recipes_settings_are_frozen_dataclasses():
+    import dataclasses
+
+    from bayesdl.recipes.mnist_alternatives import (
+        AlternativesSettings,
+        DropoutSettings,
+    )
+    from bayesdl.recipes.mnist_bnn import MnistSettings
+
+    settings = MnistSettings()
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        settings.batch_size = 64
+    assert dataclasses.replace(settings, num_epochs=7).num_epochs == 7
+    dropout = dataclasses.asdict(DropoutSettings(dropout=0.1))
+    assert dropout == {**dataclasses.asdict(settings), "dropout": 0.1}
+    assert AlternativesSettings().ensemble_size == 5
+    assert zoo.alternatives_settings() == AlternativesSettings()
+
+
+def test_last_layer_laplace_is_a_classifier_on_the_inputs_device():
+    from bayesdl.models import Classifier
+    from bayesdl.recipes.mnist_alternatives import LastLayerLaplace
+
+    net = LeNet((4, 8), 16).eval()
+    x, y = torch.rand(6, 1, 28, 28), torch.randint(0, 10, (6,))
+    with torch.no_grad():
+        feats = net.features(x)
+    la = LaplaceGLM(net.layers[-1], feats, y, parameters=["weight", "bias"])
+    model = LastLayerLaplace(net, la)
+    assert isinstance(model, Classifier)
+    probs = model.predict(x, num_samples=3, batch_size=4)
+    assert probs.shape == (3, 6, 10) and probs.device == x.device
+    assert not probs.requires_grad
+    assert torch.allclose(probs.sum(-1), torch.ones(3, 6), atol=1e-5)

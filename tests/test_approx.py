@@ -129,3 +129,23 @@ def test_laplace_arguments_are_checked():
         LaplaceGLM(net, x, output="regression", sigma=0.1, parameters=["nope"])
     with pytest.raises(ValueError, match="prior_scale"):
         LaplaceGLM(net, x, output="regression", sigma=0.1, prior_scale=0)
+
+
+def test_every_approximation_is_a_classifier_without_gradients():
+    from bayesdl.models import Classifier
+    from bayesdl.models.calibration import TemperatureScaled
+
+    nets = [torch.nn.Linear(3, 4) for _ in range(3)]
+    drop = torch.nn.Sequential(torch.nn.Dropout(0.2), torch.nn.Linear(3, 4))
+    x, y = torch.randn(8, 3), torch.randint(0, 4, (8,))
+    models = [
+        Ensemble(nets),
+        MCDropout(drop),
+        LaplaceGLM(nets[0], x, y),
+        TemperatureScaled(Ensemble(nets), 2.0),
+    ]
+    for model in models:
+        assert isinstance(model, Classifier)
+        probs = model.predict(x.requires_grad_(), num_samples=1)
+        assert probs.shape == (1, 8, 4) and not probs.requires_grad
+        assert probs.device == x.device

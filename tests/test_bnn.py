@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import inspect
+
 import pyro
 import pytest
 import torch
@@ -115,7 +117,7 @@ def test_bad_arguments_raise():
 
 
 def small_pyro_net(num_data=1000, **kw):
-    from bayesdl.models.bnn import PyroLeNet
+    from bayesdl.models.pyro_lenet import PyroLeNet
 
     return PyroLeNet(num_data, channels=(4, 8), hidden=16, **kw)
 
@@ -156,7 +158,7 @@ def test_pyro_lenet_prior_follows_dtype():
 
 
 def test_pyro_lenet_refuses_unscaled_batches_and_bad_arguments():
-    from bayesdl.models.bnn import PyroLeNet
+    from bayesdl.models.pyro_lenet import PyroLeNet
 
     net = small_pyro_net(num_data=1000)
     with pytest.raises(ValueError, match="index"):
@@ -166,16 +168,18 @@ def test_pyro_lenet_refuses_unscaled_batches_and_bad_arguments():
     with pytest.raises(ValueError, match="prior_scale"):
         PyroLeNet(10, prior_scale=-1.0)
     with pytest.raises(ValueError, match="num_samples"):
-        net.predict(torch.rand(2, 1, 28, 28), autonormal(net), num_samples=0)
+        net.predict(torch.rand(2, 1, 28, 28), num_samples=0, guide=autonormal(net))
 
 
 def test_pyro_lenet_predict_shapes():
     net = small_pyro_net()
     guide = autonormal(net)
     with pytest.raises(ValueError, match="has not run yet"):
-        net.predict(torch.rand(2, 1, 28, 28), guide)
+        net.predict(torch.rand(2, 1, 28, 28), guide=guide)
     guide(torch.rand(3, 1, 28, 28), torch.tensor([1, 2, 3]), torch.arange(3))
-    probs = net.predict(torch.rand(7, 1, 28, 28), guide, num_samples=3, batch_size=4)
+    probs = net.predict(
+        torch.rand(7, 1, 28, 28), num_samples=3, guide=guide, batch_size=4
+    )
     assert probs.shape == (3, 7, 10)
     assert torch.allclose(probs.sum(-1), torch.ones(3, 7), atol=1e-5)
     assert not torch.allclose(probs[0], probs[1])
@@ -204,3 +208,60 @@ def test_fast_layers_and_pyro_route_estimate_the_same_elbo():
     assert abs(a.mean() - b.mean()) < 4 * se
     with pytest.raises(ValueError, match="BayesianLeNet"):
         autonormal_state(net)
+
+
+# The vocabulary: model/guide, predict(x, num_samples=S), checks at the boundary.
+
+
+def test_the_networks_speak_the_vocabulary():
+    from bayesdl.models import Classifier, Generative, PyroTrained
+    from bayesdl.models.pyro_lenet import PyroLeNet
+
+    bnn, det, plain = small_bnn(), LeNet((4, 8), 16), small_pyro_net()
+    assert isinstance(bnn, PyroTrained) and isinstance(bnn, Classifier)
+    assert isinstance(det, Classifier) and not isinstance(det, PyroTrained)
+    assert isinstance(plain, Classifier) and not isinstance(plain, Generative)
+    x, y = torch.rand(5, 1, 28, 28), torch.randint(0, 10, (5,))
+    trace = pyro.poutine.trace(bnn.model).get_trace(x, y)
+    assert trace.nodes["label"]["scale"] == pytest.approx(1000 / 5)
+    assert bnn.guide(x, y) is None
+    index = torch.arange(5)
+    trace = pyro.poutine.trace(plain.model).get_trace(x, y, index)
+    assert "layers.0.weight" in trace.nodes
+    assert det.predict(x, num_samples=1).shape == (1, 5, 10)
+    assert bnn.predict(x, num_samples=2).shape == (2, 5, 10)
+    params = list(inspect.signature(PyroLeNet.predict).parameters)
+    assert params[:3] == ["self", "x", "num_samples"]
+
+
+def test_predict_runs_without_gradients_on_the_inputs_device():
+    x = torch.rand(3, 1, 28, 28, requires_grad=True)
+    for net, s in ((small_bnn(), 2), (LeNet((4, 8), 16), 1)):
+        probs = net.predict(x, num_samples=s)
+        assert not probs.requires_grad and probs.device == x.device
+
+
+def test_only_the_first_batch_is_checked():
+    net = small_bnn(num_data=20)
+    x, y = torch.rand(4, 1, 28, 28), torch.randint(0, 10, (4,))
+    net(x, y)  # checked, and the check is then removed
+    assert not net._forward_pre_hooks
+    net(x * 255, y)  # training steps run without the check
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        net.predict(x * 255, num_samples=1)  # predict checks every input
+
+
+def test_pyro_lenet_has_moved_and_the_old_import_warns():
+    import bayesdl.models.bnn as bnn_module
+    from bayesdl.models.pyro_lenet import PyroLeNet
+
+    with pytest.warns(DeprecationWarning, match="bayesdl.models.pyro_lenet"):
+        assert bnn_module.PyroLeNet is PyroLeNet
+    with pytest.raises(AttributeError):
+        bnn_module.NoSuchNet  # noqa: B018
+
+
+def test_pooling_before_relu_is_the_same_function():
+    h = torch.randn(8, 4, 24, 24)
+    pool, relu = torch.nn.MaxPool2d(2), torch.nn.ReLU()
+    assert torch.equal(relu(pool(h)), pool(relu(h)))

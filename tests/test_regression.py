@@ -266,3 +266,17 @@ def test_empty_data_is_refused_clearly():
         conjugate_posterior(empty, empty, prior_scale=1.0, noise_scale=1.0)
     with pytest.raises(ValueError, match="x must hold at least one row"):
         log_evidence(empty, empty, prior_scale=1.0, noise_scale=1.0)
+
+
+def test_the_model_speaks_the_vocabulary_and_checks_its_first_data():
+    from bayesdl.models import PyroTrained
+
+    model = BayesianLinearRegression(2, noise_scale=0.5)
+    assert not isinstance(model, PyroTrained)  # its guide is an autoguide
+    x, y = torch.randn(6, 2), torch.randn(6)
+    trace = pyro.poutine.trace(model.model).get_trace(x, y=y)
+    assert trace.nodes["obs"]["value"] is y
+    assert not model._forward_pre_hooks  # checked once, on the first call
+    fresh = BayesianLinearRegression(2)
+    with pytest.raises(ValueError, match="y has 5 entries but x has 6"):
+        fresh(x, y=torch.randn(5))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 import torch
 
@@ -43,9 +45,9 @@ def test_lenet_mnist_is_cached_too(smoke, tmp_path, monkeypatch):
 
 
 def test_settings_depend_on_the_profile(smoke, monkeypatch):
-    small = zoo.mnist_settings()
+    small = dataclasses.asdict(zoo.mnist_settings())
     monkeypatch.setenv("BAYESDL_PROFILE", "full")
-    full = zoo.mnist_settings()
+    full = dataclasses.asdict(zoo.mnist_settings())
     assert small["num_train"] < full["num_train"] == 55_000
     assert full["num_train"] + full["num_validation"] == 60_000
     sized = ("num_train", "num_validation", "num_epochs")
@@ -151,7 +153,7 @@ def test_a_record_copied_to_another_entry_is_refused(smoke, tmp_path, monkeypatc
     path = next(tmp_path.glob("lenet_mnist-*.pt"))
     key = bayesdl.cache.entry_key(
         "lenet_mnist",
-        zoo.mnist_settings(),
+        dataclasses.asdict(zoo.mnist_settings()),
         0,
         ["bayesdl.models.bnn", "bayesdl.recipes.mnist_bnn"],
     )

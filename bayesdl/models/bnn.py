@@ -1,42 +1,39 @@
 """A Bayesian convolutional network for 28x28 images, and its deterministic twin.
 
 Both networks have the LeNet-like layout of :func:`lenet_layers`: two
-5x5 convolutions with ReLU and 2x2 max-pooling, a hidden fully connected
+5x5 convolutions with 2x2 max-pooling and ReLU, a hidden fully connected
 layer, and 10 outputs. :class:`BayesianLeNet` uses the Bayesian layers of
 :mod:`bayesdl.models.layers` and is a Pyro model that is its own guide;
-:class:`LeNet` is the ordinary network with the same shape.
-:class:`PyroLeNet` is the same layout written the plain Pyro way: the
-ordinary layers with ``PyroSample`` priors, and a separate guide.
+:class:`LeNet` is the ordinary network with the same shape. The same layout
+written the plain Pyro way (``PyroSample`` priors and a separate guide) is
+:class:`~bayesdl.models.pyro_lenet.PyroLeNet`.
 
 Example::
 
     net = BayesianLeNet(num_data=60_000)
-    result = bayesdl.infer.fit_svi(net, net.guide, data=(images, labels),
+    result = bayesdl.infer.fit_svi(net.model, net.guide, data=(x, y),
                                    batch_size=128, num_epochs=5, lr=1e-3)
-    probs = net.predict(test_images, num_samples=20)   # (20, N, 10)
+    probs = net.predict(x_test, num_samples=20)   # (20, N, 10)
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import warnings
+from collections.abc import Sequence
 
 import pyro
 import pyro.distributions as dist
 import torch
 from pyro.distributions import constraints
-from pyro.infer import Predictive
-from pyro.nn import PyroModule, PyroSample
-from pyro.nn.module import to_pyro_module_
+from pyro.nn import PyroModule
 from torch import nn
 
 from .. import checks
-from ..checks import images as check_images
 from .layers import BayesianConv2d, BayesianLayer, BayesianLinear
 
 __all__ = [
     "BayesianLeNet",
     "LeNet",
-    "PyroLeNet",
     "autonormal_state",
     "lenet_layers",
 ]
@@ -57,11 +54,13 @@ def lenet_layers(
 ) -> list[nn.Module]:
     """The layers of the LeNet-like network, Bayesian or ordinary.
 
-    conv 5x5 (1 -> c1), ReLU, max-pool 2; conv 5x5 (c1 -> c2), ReLU,
-    max-pool 2; flatten (c2 * 4 * 4); linear -> ``hidden``, ReLU; linear -> 10.
+    conv 5x5 (1 -> c1), max-pool 2, ReLU; conv 5x5 (c1 -> c2), max-pool 2,
+    ReLU; flatten (c2 * 4 * 4); linear -> ``hidden``, ReLU; linear -> 10.
     With ``dropout > 0`` (ordinary layers only) an ``nn.Dropout(dropout)``
     comes before each of the two linear layers, as in the MC dropout
-    networks of Gal and Ghahramani (2016); with 0 there is none.
+    networks of Gal and Ghahramani (2016); with 0 there is none. Pooling
+    comes before the ReLU: ``relu(maxpool(h)) == maxpool(relu(h))``, and the
+    ReLU then runs on a quarter of the values.
 
     In training, the Bayesian linear layers use the local reparameterization
     trick; the convolutions, by default, draw one set of kernels per batch
@@ -98,11 +97,11 @@ def lenet_layers(
         fc1, fc2 = nn.Linear(c2 * 16, hidden), nn.Linear(hidden, 10)
     return [
         conv1,
-        nn.ReLU(),
         nn.MaxPool2d(2),
+        nn.ReLU(),
         conv2,
-        nn.ReLU(),
         nn.MaxPool2d(2),
+        nn.ReLU(),
         nn.Flatten(),
         *([nn.Dropout(rate)] if rate > 0 else []),
         fc1,
@@ -113,14 +112,14 @@ def lenet_layers(
 
 
 class _Classifier:
-    """Shared input handling and batched prediction of both networks."""
+    """Shared input handling and batched prediction of the networks."""
 
-    def _logits(self, images: torch.Tensor) -> torch.Tensor:
-        return self.layers((images - MNIST_MEAN) / MNIST_STD)
+    def _logits(self, x: torch.Tensor) -> torch.Tensor:
+        return self.layers((x - MNIST_MEAN) / MNIST_STD)
 
     @torch.no_grad()
-    def _predict(self, images, num_samples: int, batch_size: int) -> torch.Tensor:
-        check_images(images)
+    def _predict(self, x, num_samples: int, batch_size: int) -> torch.Tensor:
+        checks.images(x)
         checks.positive_int("num_samples", num_samples)
         checks.positive_int("batch_size", batch_size)
         was_training = self.training
@@ -128,14 +127,14 @@ class _Classifier:
         param = next(self.parameters())
         out = []
         try:
-            for start in range(0, len(images), batch_size):
-                xb = images[start : start + batch_size].to(param.device, param.dtype)
+            for start in range(0, len(x), batch_size):
+                xb = x[start : start + batch_size].to(param.device, param.dtype)
                 # In eval mode each pass is one network drawn from q.
                 draws = [self._logits(xb).softmax(-1) for _ in range(num_samples)]
                 out.append(torch.stack(draws))
         finally:
             self.train(was_training)
-        return torch.cat(out, dim=1)
+        return torch.cat(out, dim=1).to(x.device)
 
 
 class LeNet(_Classifier, nn.Module):
@@ -160,17 +159,17 @@ class LeNet(_Classifier, nn.Module):
         self.layers = nn.Sequential(*layers)
         self.dropout = float(dropout)
 
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
-        """Logits of shape (N, 10) for images of shape (N, 1, 28, 28) in [0, 1]."""
-        return self._logits(images)
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Logits of shape (N, 10) for images x of shape (N, 1, 28, 28) in [0, 1]."""
+        return self._logits(x)
 
-    def features(self, images: torch.Tensor) -> torch.Tensor:
+    def features(self, x: torch.Tensor) -> torch.Tensor:
         """The last hidden layer's outputs (N, hidden): the input of the last
         linear layer, ``self.layers[-1]``, whose outputs are the logits."""
-        return self.layers[:-1]((images - MNIST_MEAN) / MNIST_STD)
+        return self.layers[:-1]((x - MNIST_MEAN) / MNIST_STD)
 
     def predict(
-        self, images: torch.Tensor, num_samples: int = 1, *, batch_size: int = 2000
+        self, x: torch.Tensor, num_samples: int = 1, *, batch_size: int = 2000
     ) -> torch.Tensor:
         """Class probabilities of shape (1, N, 10): one network, one 'sample'.
 
@@ -186,18 +185,39 @@ class LeNet(_Classifier, nn.Module):
                 f"an ordinary network makes one prediction; num_samples must "
                 f"be 1, got {num_samples}."
             )
-        return self._predict(images, 1, batch_size)
+        return self._predict(x, 1, batch_size)
+
+
+def _validate_first_call(net: BayesianLeNet, args: tuple) -> None:
+    """A forward pre-hook: check the first batch the network sees, once.
+
+    Training then runs without checks; :meth:`BayesianLeNet.predict` checks
+    every input it is given.
+    """
+    x, y = (*args, None)[:2]
+    checks.images(x)
+    if y is not None:
+        checks.labels(y, len(x))
+    if len(x) > net.num_data:
+        raise ValueError(
+            f"a batch of {len(x)} images is larger than num_data="
+            f"{net.num_data}; the likelihood would be mis-scaled."
+        )
+    net._first_call.remove()
 
 
 class BayesianLeNet(_Classifier, PyroModule):
     """A Bayesian LeNet-like network; a Pyro model that is its own guide.
 
     Every weight has the prior ``N(0, prior_scale**2)`` and a Gaussian
-    mean-field posterior. Called as a model, ``net(images, labels)`` adds the
-    KL term of each layer (outside the data plate) and the likelihood of the
-    labels inside ``pyro.plate("data", num_data, subsample=...)``, so that a
-    mini-batch of size B is weighted by ``num_data / B``. The guide,
-    :meth:`guide`, is empty: all variational parameters live in the layers.
+    mean-field posterior. As a model, ``net.model(x, y)`` (the same as
+    calling ``net(x, y)``) adds the KL term of each layer (outside the data
+    plate) and the likelihood of the labels inside ``pyro.plate("data",
+    num_data, subsample=...)``, so that a mini-batch of size B is weighted
+    by ``num_data / B``. The guide, :meth:`guide`, is empty: all variational
+    parameters live in the layers. The first batch the network sees is
+    checked (images in [0, 1], labels in 0..9, no more images than
+    ``num_data``); training steps after it run without checks.
 
     Args:
         num_data: the size N of the training set, which scales the likelihood.
@@ -208,8 +228,8 @@ class BayesianLeNet(_Classifier, PyroModule):
     Example::
 
         net = BayesianLeNet(num_data=60_000, prior_scale=1.0)
-        elbo = pyro.infer.Trace_ELBO()(net, net.guide)
-        loss = elbo(images[:128], labels[:128])   # minus the ELBO
+        elbo = pyro.infer.Trace_ELBO()(net.model, net.guide)
+        loss = elbo(x[:128], y[:128])   # minus the ELBO
     """
 
     def __init__(
@@ -233,34 +253,31 @@ class BayesianLeNet(_Classifier, PyroModule):
             conv_local_reparameterization=conv_local_reparameterization,
         )
         self.layers = PyroModule[nn.Sequential](*layers)
+        self._first_call = self.register_forward_pre_hook(_validate_first_call)
 
-    def forward(self, images: torch.Tensor, labels: torch.Tensor | None = None):
+    def forward(self, x: torch.Tensor, y: torch.Tensor | None = None):
         """The model: the layers' KL factors, then the scaled likelihood.
 
         Returns the logits (N, 10) of one posterior draw.
         """
-        check_images(images)
-        if labels is not None:
-            checks.labels(labels, len(images))
-        if len(images) > self.num_data:
-            raise ValueError(
-                f"a batch of {len(images)} images is larger than num_data="
-                f"{self.num_data}; the likelihood would be mis-scaled."
-            )
-        logits = self._logits(images)  # outside the plate: KL counted once
+        logits = self._logits(x)  # outside the plate: KL counted once
         # The batch is a subsample of the N training images: only its size
         # matters, and the plate scales the log-likelihood by N / B.
-        batch = torch.arange(len(images), device=images.device)
+        batch = torch.arange(len(x), device=x.device)
         with pyro.plate("data", size=self.num_data, subsample=batch):
-            pyro.sample("label", dist.Categorical(logits=logits), obs=labels)
+            pyro.sample("label", dist.Categorical(logits=logits), obs=y)
         return logits
 
-    def guide(self, *args, **kwargs) -> None:
+    def model(self, x: torch.Tensor, y: torch.Tensor | None = None):
+        """The Pyro model, by its name in the book's vocabulary: ``net(x, y)``."""
+        return self(x, y)
+
+    def guide(self, x: torch.Tensor, y: torch.Tensor | None = None) -> None:
         """The (empty) guide: the posterior's parameters are inside the layers."""
 
     def predict(
         self,
-        images: torch.Tensor,
+        x: torch.Tensor,
         num_samples: int = 20,
         *,
         batch_size: int = 2000,
@@ -272,142 +289,10 @@ class BayesianLeNet(_Classifier, PyroModule):
 
         Example::
 
-            probs = net.predict(test_images, num_samples=20)
+            probs = net.predict(x_test, num_samples=20)
             predictive = probs.mean(0)
         """
-        return self._predict(images, num_samples, batch_size)
-
-
-def _normal_prior(shape: tuple[int, ...]):
-    """The callable prior of one parameter: N(prior_loc, prior_scale**2) each."""
-
-    def prior(layer: PyroModule) -> dist.Distribution:
-        normal = dist.Normal(layer.prior_loc, layer.prior_scale)
-        return normal.expand(shape).to_event(len(shape))
-
-    return prior
-
-
-class PyroLeNet(_Classifier, PyroModule):
-    """The LeNet of :func:`lenet_layers` as a Pyro model with ``PyroSample`` priors.
-
-    The ordinary layers are converted in place with
-    ``pyro.nn.module.to_pyro_module_``, and every weight and bias becomes a
-    random variable with the prior ``N(0, prior_scale**2)``. The prior's
-    parameters are buffers of each layer, so the prior follows ``.to(device)``
-    and ``.to(dtype)``. The guide is separate (e.g. ``AutoNormal``).
-
-    Called as ``net(images, labels, index)``, the labels are observed inside
-    ``pyro.plate("data", num_data, subsample=index)``: ``index`` holds the
-    positions of the mini-batch in the training set, and the plate scales
-    the log-likelihood by ``num_data / len(index)``. Without ``index`` the
-    images are the whole data set (no scaling).
-
-    Example::
-
-        net = PyroLeNet(num_data=60_000, prior_scale=0.1)
-        guide = AutoNormal(net, init_loc_fn=init_to_value(
-            values=net.initial_values()), init_scale=0.01)
-        loss = TraceMeanField_ELBO()(net, guide)(images, labels, index)
-    """
-
-    def __init__(
-        self,
-        num_data: int,
-        channels: Sequence[int] = (16, 32),
-        hidden: int = 128,
-        *,
-        prior_scale: float = 1.0,
-    ) -> None:
-        super().__init__()
-        self.num_data = checks.positive_int("num_data", num_data)
-        prior_scale = checks.positive_float("prior_scale", prior_scale)
-        layers = nn.Sequential(*lenet_layers(False, channels, hidden))
-        self._initial = {}
-        to_pyro_module_(layers)
-        for i, layer in enumerate(layers):
-            params = list(layer.named_parameters(recurse=False))
-            if params:
-                layer.register_buffer("prior_loc", torch.tensor(0.0))
-                layer.register_buffer("prior_scale", torch.tensor(prior_scale))
-            for name, value in params:
-                self._initial[f"layers.{i}.{name}"] = value.detach().clone()
-                setattr(layer, name, PyroSample(_normal_prior(tuple(value.shape))))
-        self.layers = layers
-
-    def initial_values(self) -> dict[str, torch.Tensor]:
-        """torch's default initialisation of every weight, by site name.
-
-        For ``AutoNormal(net, init_loc_fn=init_to_value(values=...))``: the
-        posterior means start where an ordinary network's weights start.
-
-        Example::
-
-            >>> PyroLeNet(100).initial_values()["layers.0.weight"].shape
-            torch.Size([16, 1, 5, 5])
-        """
-        buffer = self.layers[0].prior_scale
-        return {k: v.to(buffer.device, buffer.dtype) for k, v in self._initial.items()}
-
-    def forward(
-        self,
-        images: torch.Tensor,
-        labels: torch.Tensor | None = None,
-        index: torch.Tensor | None = None,
-    ) -> torch.Tensor:
-        """The model: weights from the prior, labels in the data plate.
-
-        Returns the logits (N, 10) of the sampled network.
-        """
-        logits = self._logits(images)
-        if index is None:
-            if labels is not None and len(images) != self.num_data:
-                raise ValueError(
-                    f"{len(images)} labelled images but num_data is "
-                    f"{self.num_data}: pass index=, the batch's positions in "
-                    "the training set, so that the likelihood is scaled."
-                )
-            plate = pyro.plate("data", len(images))
-        else:
-            plate = pyro.plate("data", self.num_data, subsample=index)
-        with plate:
-            pyro.sample("label", dist.Categorical(logits=logits), obs=labels)
-        return logits
-
-    def predict(
-        self,
-        images: torch.Tensor,
-        guide: Callable,
-        num_samples: int = 20,
-        *,
-        batch_size: int = 2000,
-    ) -> torch.Tensor:
-        """Class probabilities of ``num_samples`` networks drawn from ``guide``.
-
-        Uses ``pyro.infer.Predictive`` on batches of images; shape (S, N, 10).
-
-        Example::
-
-            probs = net.predict(test_images, guide, num_samples=16)
-        """
-        checks.images(images)
-        checks.positive_int("num_samples", num_samples)
-        checks.positive_int("batch_size", batch_size)
-        if hasattr(guide, "prototype_trace") and guide.prototype_trace is None:
-            raise ValueError(
-                "the autoguide has not run yet: train it, or call it once with "
-                "labels, guide(images, labels, index), before predicting."
-            )
-        predictive = Predictive(
-            self, guide=guide, num_samples=num_samples, return_sites=["_RETURN"]
-        )
-        buffer = self.layers[0].prior_scale
-        out = []
-        with torch.no_grad():
-            for start in range(0, len(images), batch_size):
-                xb = images[start : start + batch_size].to(buffer.device, buffer.dtype)
-                out.append(predictive(xb)["_RETURN"].softmax(-1))
-        return torch.cat(out, dim=1)
+        return self._predict(x, num_samples, batch_size)
 
 
 def autonormal_state(net: BayesianLeNet) -> dict[str, torch.Tensor]:
@@ -422,7 +307,7 @@ def autonormal_state(net: BayesianLeNet) -> dict[str, torch.Tensor]:
     Example::
 
         guide = AutoNormal(PyroLeNet(60_000))
-        guide(images, labels, index)          # creates its parameters
+        guide(x, y, index)                    # creates its parameters
         guide.load_state_dict(autonormal_state(bnn))
     """
     if not isinstance(net, BayesianLeNet):
@@ -441,3 +326,18 @@ def autonormal_state(net: BayesianLeNet) -> dict[str, torch.Tensor]:
             state[f"locs.layers.{i}.{name}_unconstrained"] = loc.clone()
             state[f"scales.layers.{i}.{name}_unconstrained"] = to_unconstrained(scale)
     return state
+
+
+def __getattr__(name: str):
+    # PyroLeNet lived here until it moved to bayesdl.models.pyro_lenet.
+    if name == "PyroLeNet":
+        warnings.warn(
+            "bayesdl.models.bnn.PyroLeNet is deprecated; import it from "
+            "bayesdl.models.pyro_lenet.",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        from .pyro_lenet import PyroLeNet
+
+        return PyroLeNet
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

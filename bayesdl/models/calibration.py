@@ -49,9 +49,9 @@ def scale_temperature(probs: torch.Tensor, temperature: float) -> torch.Tensor:
 
 
 def fit_temperature(
-    probs: torch.Tensor, labels: torch.Tensor, *, low=0.05, high=20.0
+    probs: torch.Tensor, y: torch.Tensor, *, low=0.05, high=20.0
 ) -> float:
-    """The temperature in ``[low, high]`` that minimises the NLL of ``labels``.
+    """The temperature in ``[low, high]`` that minimises the NLL of the labels ``y``.
 
     The NLL is convex in ``1 / T``; a golden-section search over ``log T``
     finds its minimum to within 1e-6 relative. Fit it on validation data.
@@ -61,7 +61,7 @@ def fit_temperature(
         fit_temperature(net.predict(val_x), val_y)
     """
     logp = _log_predictive(probs)
-    y = checks.labels(labels, len(logp), num_classes=logp.shape[1]).to(logp.device)
+    y = checks.labels(y, len(logp), num_classes=logp.shape[1]).to(logp.device)
     low, high = checks.positive_float("low", low), checks.positive_float("high", high)
     if not low < high:
         raise ValueError(f"low must be below high, got {low} and {high}.")
@@ -89,9 +89,9 @@ def fit_temperature(
 class TemperatureScaled(nn.Module):
     """A classifier whose predictive is rescaled by a fitted temperature.
 
-    ``model`` is any classifier with ``predict(x, num_samples=S)``;
+    ``net`` is any classifier with ``predict(x, num_samples=S)``;
     ``predict`` averages its ``S`` samples and returns the rescaled
-    predictive as one 'sample', shape ``(1, N, C)``.
+    predictive as one 'sample', shape ``(1, N, C)``, on the input's device.
 
     Example::
 
@@ -99,16 +99,16 @@ class TemperatureScaled(nn.Module):
         # torch.Size([1, 10000, 10])
     """
 
-    def __init__(self, model: nn.Module, temperature: float) -> None:
+    def __init__(self, net: nn.Module, temperature: float) -> None:
         super().__init__()
-        if not hasattr(model, "predict"):
-            raise ValueError("the model must have a predict(x, num_samples=S).")
-        self.model = model
+        if not hasattr(net, "predict"):
+            raise ValueError("the network must have a predict(x, num_samples=S).")
+        self.net = net
         self.temperature = checks.positive_float("temperature", temperature)
 
     @torch.no_grad()
     def predict(self, x: torch.Tensor, num_samples: int | None = None) -> torch.Tensor:
-        """The rescaled predictive of ``num_samples`` samples of the model."""
+        """The rescaled predictive of ``num_samples`` samples of the network."""
         kwargs = {} if num_samples is None else {"num_samples": num_samples}
-        probs = self.model.predict(x, **kwargs)
-        return scale_temperature(probs, self.temperature)[None]
+        probs = self.net.predict(x, **kwargs)
+        return scale_temperature(probs, self.temperature)[None].to(x.device)

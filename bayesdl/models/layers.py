@@ -112,8 +112,7 @@ class BayesianLayer(PyroModule):
             >>> BayesianLinear(3, 2).prior("weight").batch_shape
             torch.Size([2, 3])
         """
-        self._check_name(name)
-        shape = getattr(self, f"{name}_loc").shape
+        shape = self._variational(name)[0].shape
         return dist.Normal(self.prior_loc, self.prior_scale).expand(shape)
 
     def posterior(self, name: str = "weight") -> dist.Distribution:
@@ -125,13 +124,14 @@ class BayesianLayer(PyroModule):
             >>> q.sample().shape
             torch.Size([2, 3])
         """
-        self._check_name(name)
-        return dist.Normal(getattr(self, f"{name}_loc"), getattr(self, f"{name}_scale"))
+        return dist.Normal(*self._variational(name))
 
-    def _check_name(self, name: str) -> None:
+    def _variational(self, name: str) -> tuple[torch.Tensor, torch.Tensor]:
+        """The posterior's (loc, scale) of ``"weight"`` or ``"bias"``."""
         self._require_posterior()
         if name not in ("weight", "bias") or (name == "bias" and not self.has_bias):
             raise ValueError(f"this layer has no parameter {name!r}.")
+        return getattr(self, f"{name}_loc"), getattr(self, f"{name}_scale")
 
     def _require_posterior(self) -> None:
         if "has_bias" not in self.__dict__:  # set by _init_posterior

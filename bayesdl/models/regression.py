@@ -23,6 +23,8 @@ book's chapters show these functions' source.
 
 from __future__ import annotations
 
+import functools
+import inspect
 import math
 
 import pyro
@@ -44,7 +46,7 @@ __all__ = [
 ]
 
 
-def _check_data(
+def _valid_data(
     x: torch.Tensor, y: torch.Tensor | None, in_features: int | None = None
 ):
     """Validate ``x`` (N,) or (N, D), N >= 1, and ``y`` (N,); return ``x`` as (N, D)."""
@@ -79,11 +81,42 @@ def _check_data(
     return x
 
 
-def _check_scales(**scales: float | None) -> None:
-    """Each scale given (not None) must be a positive finite number."""
-    for name, value in scales.items():
-        if value is not None:
-            checks.positive_float(name, value)
+def _validated(fn):
+    """Check a public function's data and scales once, at its entry.
+
+    ``x`` (with ``y`` when given) must be valid data and comes in as (N, D);
+    ``x_new`` must have as many features as ``x``; ``prior_scale`` and
+    ``noise_scale`` must be positive finite numbers.
+    """
+    signature = inspect.signature(fn)
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        bound = signature.bind(*args, **kwargs)
+        given = bound.arguments
+        for name in ("prior_scale", "noise_scale"):
+            if name in given:
+                checks.positive_float(name, given[name])
+        if "x" in given:
+            given["x"] = _valid_data(given["x"], given.get("y"))
+        if "x_new" in given:
+            x_new = _valid_data(given["x_new"], None)
+            if x_new.shape[1] != given["x"].shape[1]:
+                raise ValueError(
+                    f"x_new has {x_new.shape[1]} features per row but x has "
+                    f"{given['x'].shape[1]}."
+                )
+            given["x_new"] = x_new
+        return fn(*bound.args, **bound.kwargs)
+
+    return wrapper
+
+
+def _validate_first_call(model, args: tuple, kwargs: dict) -> None:
+    """A forward pre-hook: check the first data the model is run on, once."""
+    bound = inspect.signature(model.forward).bind(*args, **kwargs)
+    _valid_data(bound.arguments["x"], bound.arguments.get("y"), model.in_features)
+    model._first_call.remove()
 
 
 class BayesianLinearRegression(PyroModule):
@@ -92,9 +125,11 @@ class BayesianLinearRegression(PyroModule):
     Priors: bias and weights N(0, prior_scale^2); the noise scale sigma is
     HalfNormal(noise_prior_scale), or fixed when noise_scale is given. The
     priors are built from buffers, so the model follows .to(device).
-    forward(x, y=None) takes x of shape (N,) or (N, D), observes y (N,) when
-    given, and returns the mean b + x w (N,). Sample sites: bias, weight,
-    sigma (when learned), obs.
+    forward(x, y=None), also called as model(x, y), takes x of shape (N,) or
+    (N, D), observes y (N,) when given, and returns the mean b + x w (N,).
+    Sample sites: bias, weight, sigma (when learned), obs. The first data
+    the model runs on are checked (shapes, finite values); the steps of a
+    fit after it run without checks.
 
     Example::
 
@@ -113,10 +148,11 @@ class BayesianLinearRegression(PyroModule):
     ) -> None:
         super().__init__()
         self.in_features = checks.positive_int("in_features", in_features)
-        _check_scales(
-            prior_scale=prior_scale,
-            noise_scale=noise_scale,
-            noise_prior_scale=noise_prior_scale,
+        prior_scale = checks.positive_float("prior_scale", prior_scale)
+        if noise_scale is not None:
+            noise_scale = checks.positive_float("noise_scale", noise_scale)
+        noise_prior_scale = checks.positive_float(
+            "noise_prior_scale", noise_prior_scale
         )
         self.register_buffer("prior_scale", torch.tensor(float(prior_scale)))
         self.register_buffer(
@@ -140,10 +176,13 @@ class BayesianLinearRegression(PyroModule):
             self.sigma = PyroSample(
                 lambda self: dist.HalfNormal(self.noise_prior_scale)
             )
+        self._first_call = self.register_forward_pre_hook(
+            _validate_first_call, with_kwargs=True
+        )
 
     def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         """Run the model on inputs x (N,) or (N, D); observe y (N,) if given."""
-        x = _check_data(x, y, self.in_features)
+        x = x.reshape(len(x), -1)  # (N,) becomes (N, 1)
         bias, weight = self.bias, self.weight  # sampled in this order
         sigma = self.sigma if self.noise_scale is None else self.noise_scale
         # Batched draws (vectorised particles, parallel Predictive) give the
@@ -156,7 +195,12 @@ class BayesianLinearRegression(PyroModule):
             pyro.sample("obs", dist.Normal(mean, sigma), obs=y)
         return mean
 
+    def model(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        """The Pyro model, by its name in the book's vocabulary: ``self(x, y)``."""
+        return self(x, y)
 
+
+@_validated
 def design_matrix(x: torch.Tensor) -> torch.Tensor:
     """The matrix X = [1, x] of shape (N, D + 1), in float64.
 
@@ -166,10 +210,11 @@ def design_matrix(x: torch.Tensor) -> torch.Tensor:
         tensor([[1., 1.],
                 [1., 2.]], dtype=torch.float64)
     """
-    x = _check_data(x, None).double()
+    x = x.double()
     return torch.cat([torch.ones(x.shape[0], 1, dtype=x.dtype, device=x.device), x], -1)
 
 
+@_validated
 def conjugate_posterior(
     x: torch.Tensor, y: torch.Tensor, *, prior_scale: float, noise_scale: float
 ) -> MultivariateNormal:
@@ -184,8 +229,7 @@ def conjugate_posterior(
         post = conjugate_posterior(x, y, prior_scale=10.0, noise_scale=0.5)
         post.mean, post.stddev
     """
-    _check_scales(prior_scale=prior_scale, noise_scale=noise_scale)
-    X, yd = design_matrix(_check_data(x, y)), y.double()
+    X, yd = design_matrix(x), y.double()
     eye = torch.eye(X.shape[1], dtype=X.dtype, device=X.device)
     precision = eye / prior_scale**2 + X.T @ X / noise_scale**2
     chol = torch.linalg.cholesky(precision)
@@ -195,6 +239,7 @@ def conjugate_posterior(
     return MultivariateNormal(mean, precision_matrix=precision)
 
 
+@_validated
 def conjugate_predictive(
     x_new: torch.Tensor,
     x: torch.Tensor,
@@ -215,21 +260,13 @@ def conjugate_predictive(
         lo, hi = pred.icdf(torch.tensor(0.05)), pred.icdf(torch.tensor(0.95))
     """
     post = conjugate_posterior(x, y, prior_scale=prior_scale, noise_scale=noise_scale)
-    X_new = _check_new_inputs(design_matrix(x_new), post)
+    X_new = design_matrix(x_new)
     mean = X_new @ post.mean
     var = noise_scale**2 + ((X_new @ post.covariance_matrix) * X_new).sum(-1)
     return dist.Normal(mean, var.sqrt())
 
 
-def _check_new_inputs(X_new: torch.Tensor, post: MultivariateNormal) -> torch.Tensor:
-    if X_new.shape[1] != post.mean.shape[0]:
-        raise ValueError(
-            f"x_new has {X_new.shape[1] - 1} features per row but x has "
-            f"{post.mean.shape[0] - 1}."
-        )
-    return X_new
-
-
+@_validated
 def log_evidence(
     x: torch.Tensor, y: torch.Tensor, *, prior_scale: float, noise_scale: float
 ) -> torch.Tensor:
@@ -276,6 +313,7 @@ def _as_float64(q: MultivariateNormal, k: int) -> MultivariateNormal:
     return MultivariateNormal(q.mean.double(), scale_tril=q.scale_tril.double())
 
 
+@_validated
 def expected_log_likelihood(
     q: MultivariateNormal, x: torch.Tensor, y: torch.Tensor, *, noise_scale: float
 ) -> torch.Tensor:
@@ -291,8 +329,7 @@ def expected_log_likelihood(
 
         expected_log_likelihood(q, x, y, noise_scale=0.5)
     """
-    _check_scales(noise_scale=noise_scale)
-    X, yd = design_matrix(_check_data(x, y)), y.double()
+    X, yd = design_matrix(x), y.double()
     q = _as_float64(q, X.shape[1])
     resid = yd - X @ q.mean
     trace = ((X @ q.scale_tril) ** 2).sum()
@@ -303,6 +340,7 @@ def expected_log_likelihood(
     return value
 
 
+@_validated
 def analytic_elbo(
     q: MultivariateNormal,
     x: torch.Tensor,
@@ -322,7 +360,6 @@ def analytic_elbo(
         q = guide.get_posterior()  # an AutoMultivariateNormal's q
         analytic_elbo(q, x, y, prior_scale=10.0, noise_scale=0.5)
     """
-    _check_scales(prior_scale=prior_scale)
     X = design_matrix(x)
     k = X.shape[1]
     q = _as_float64(q, k)

@@ -1,7 +1,7 @@
 """The alternatives chapter's recipes: what a reader picks instead of mean-field VI.
 
 Every model here is the MNIST chapter's LeNet, trained with its settings
-(:func:`~bayesdl.recipes.mnist_bnn.mnist_settings`) on its training images,
+(:class:`~bayesdl.recipes.mnist_bnn.MnistSettings`) on its training images,
 and turned into a predictive in one of four ways: a temperature fitted on
 the validation images, MC dropout, a deep ensemble, or a last-layer Laplace
 approximation. This recipe imports the MNIST chapter's recipe on purpose:
@@ -18,23 +18,24 @@ Example::
 
 from __future__ import annotations
 
-import time
-from typing import Any
+from dataclasses import dataclass, field
 
 import torch
 from torch import nn
 
 from .. import checks, config, metrics
-from ..infer import loop
 from ..models import bnn
 from ..models.approx import Ensemble, MCDropout, check_dropout_rate
 from ..models.bnn import LeNet
 from ..models.calibration import TemperatureScaled, fit_temperature
 from ..models.laplace import LaplaceGLM
+from ..timing import Stopwatch
 from . import mnist_bnn
 from ._runner import register, run
 
 __all__ = [
+    "AlternativesSettings",
+    "DropoutSettings",
     "LastLayerLaplace",
     "alternatives_settings",
     "dropout_mnist",
@@ -45,7 +46,8 @@ __all__ = [
 ]
 
 
-def alternatives_settings() -> dict[str, Any]:
+@dataclass(frozen=True)
+class AlternativesSettings:
     """What the alternatives add to the MNIST chapter's settings.
 
     The dropout rates tried on the validation images, the number of
@@ -53,14 +55,41 @@ def alternatives_settings() -> dict[str, Any]:
 
     Example::
 
-        >>> alternatives_settings()["ensemble_size"]
+        >>> AlternativesSettings().ensemble_size
         5
     """
-    return {
-        "dropout_rates": config.choose(full=(0.1, 0.25, 0.5), smoke=(0.1, 0.5)),
-        "validation_samples": config.choose(full=8, smoke=4),
-        "ensemble_size": 5,
-    }
+
+    dropout_rates: tuple[float, ...] = field(
+        default_factory=lambda: config.choose(full=(0.1, 0.25, 0.5), smoke=(0.1, 0.5))
+    )
+    validation_samples: int = field(
+        default_factory=lambda: config.choose(full=8, smoke=4)
+    )
+    ensemble_size: int = 5
+
+
+def alternatives_settings() -> AlternativesSettings:
+    """The current profile's :class:`AlternativesSettings`.
+
+    Example::
+
+        >>> alternatives_settings().ensemble_size
+        5
+    """
+    return AlternativesSettings()
+
+
+@dataclass(frozen=True)
+class DropoutSettings(mnist_bnn.MnistSettings):
+    """The MNIST networks' settings with the dropout rate of the LeNet.
+
+    Example::
+
+        >>> DropoutSettings(dropout=0.1).batch_size
+        128
+    """
+
+    dropout: float = 0.0
 
 
 def _trained(model: nn.Module, nets: list[nn.Module], fit_seconds: float = 0.0):
@@ -101,10 +130,10 @@ def temperature_mnist(*, seed: int = 0) -> TemperatureScaled:
     """
     net = mnist_bnn.lenet_mnist(seed=seed)
     _, (val_x, val_y) = mnist_bnn.mnist_data()
-    start = time.perf_counter()
-    probs = net.predict(val_x.to(config.device()))
-    t = fit_temperature(probs, val_y)
-    model = _trained(TemperatureScaled(net, t), [net], time.perf_counter() - start)
+    with Stopwatch() as clock:
+        probs = net.predict(val_x.to(config.device()))
+        t = fit_temperature(probs, val_y)
+    model = _trained(TemperatureScaled(net, t), [net], clock.seconds)
     model.validation_nll = {
         "T=1": metrics.negative_log_likelihood(probs, val_y),
         "fitted": _validation_nll(model),
@@ -113,25 +142,11 @@ def temperature_mnist(*, seed: int = 0) -> TemperatureScaled:
 
 
 def _dropout_net(rate: float, seed: int) -> LeNet:
-    settings = {**mnist_bnn.mnist_settings(), "dropout": rate}
-
-    def fit(net: LeNet, seed: int) -> loop.FitResult:
-        (images, labels), _ = mnist_bnn.mnist_data(settings)
-        dev = config.device()
-        return loop.fit_classifier(
-            net,
-            images.to(dev),
-            labels.to(dev),
-            num_epochs=settings["num_epochs"],
-            batch_size=settings["batch_size"],
-            lr=settings["lr"],
-            final_lr=settings["final_lr"],
-        )
-
+    settings = DropoutSettings(dropout=rate)
     return run(
         "dropout_mnist",
-        make=lambda: LeNet(settings["channels"], settings["hidden"], dropout=rate),
-        fit=fit,
+        make=lambda: LeNet(settings.channels, settings.hidden, dropout=rate),
+        fit=mnist_bnn.lenet_fit(settings),
         settings=settings,
         seed=seed,
         sources=[bnn, mnist_bnn, __name__],
@@ -149,12 +164,12 @@ def dropout_rate_mnist() -> tuple[float, dict[float, float]]:
 
         >>> rate, nlls = dropout_rate_mnist()
     """
-    extra = alternatives_settings()
+    extra = AlternativesSettings()
     nlls = {}
-    for rate in extra["dropout_rates"]:
+    for rate in extra.dropout_rates:
         model = MCDropout(_dropout_net(rate, 0))
         torch.manual_seed(0)
-        nlls[rate] = _validation_nll(model, extra["validation_samples"])
+        nlls[rate] = _validation_nll(model, extra.validation_samples)
     return min(nlls, key=nlls.get), nlls
 
 
@@ -195,7 +210,7 @@ def ensemble_mnist(*, seed: int = 0, size: int | None = None) -> Ensemble:
         ensemble_mnist(size=5).predict(test_x).shape
         # torch.Size([5, 10000, 10])
     """
-    size = alternatives_settings()["ensemble_size"] if size is None else size
+    size = AlternativesSettings().ensemble_size if size is None else size
     seed = checks.seed(seed)
     members = [mnist_bnn.lenet_mnist(seed=seed + i) for i in range(size)]
     return _trained(Ensemble(members), members)
@@ -246,19 +261,15 @@ def laplace_mnist(*, seed: int = 0) -> LastLayerLaplace:
         # torch.Size([32, 10000, 10])
     """
     net = mnist_bnn.lenet_mnist(seed=seed)
-    (images, labels), _ = mnist_bnn.mnist_data()
+    (x, y), _ = mnist_bnn.mnist_data()
     dev = config.device()
-    start = time.perf_counter()
-    with torch.no_grad():
+    with Stopwatch() as clock, torch.no_grad():
         feats = torch.cat(
-            [
-                net.features(images[i : i + 2000].to(dev))
-                for i in range(0, len(images), 2000)
-            ]
+            [net.features(x[i : i + 2000].to(dev)) for i in range(0, len(x), 2000)]
         )
-    head = net.layers[-1]
-    la = LaplaceGLM(head, feats, labels, parameters=["weight", "bias"], batch_size=2000)
-    la.fit_prior_scale()
-    model = _trained(LastLayerLaplace(net, la), [net], time.perf_counter() - start)
+        head = net.layers[-1]
+        la = LaplaceGLM(head, feats, y, parameters=["weight", "bias"], batch_size=2000)
+        la.fit_prior_scale()
+    model = _trained(LastLayerLaplace(net, la), [net], clock.seconds)
     model.prior_scale = la.prior_scale
     return model
