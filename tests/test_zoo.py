@@ -9,6 +9,7 @@ import torch
 
 import bayesdl
 from bayesdl import zoo
+from bayesdl.models import Classifier, Generative
 
 
 @pytest.mark.slow
@@ -201,6 +202,34 @@ def test_every_registered_model_trains_caches_and_loads(name, smoke, monkeypatch
         assert torch.isfinite(again.losses).all() and again.train_seconds > 0
         assert again.train_seconds == first.train_seconds
         assert again.trained_on["threads"] >= 1
+    _answers_in_the_vocabulary(again, zoo.EXAMPLES[name]())
+
+
+def _answers_in_the_vocabulary(model, x):
+    """What :mod:`bayesdl.models` promises of every model: a classifier's
+    (S, N, C) probabilities (or a regression's (S, N) draws), a generative
+    model's codes, images and samples; all without gradients, on the input's
+    device."""
+    assert isinstance(model, Classifier | Generative), type(model).__name__
+    if isinstance(model, Classifier):
+        p = model.predict(x, num_samples=2)
+        assert p.device == x.device and not p.requires_grad
+        assert torch.isfinite(p).all()
+        if p.ndim == 3:  # class probabilities
+            assert p.shape[0] in (1, 2) and p.shape[1] == len(x)
+            assert torch.allclose(p.sum(-1), torch.ones(()), atol=1e-4)
+        else:  # draws of a regression function
+            assert p.shape == (2, len(x))
+    if isinstance(model, Generative):
+        loc, scale = model.encode(x)
+        assert loc.shape == scale.shape == (len(x), model.latent_dim)
+        assert (scale > 0).all() and not loc.requires_grad
+        assert loc.device == x.device
+        images = model.decode(loc)
+        assert len(images) == len(x) and images.device == x.device
+        assert not images.requires_grad
+        new = model.generate(3, generator=torch.Generator().manual_seed(0))
+        assert len(new) == 3 and not new.requires_grad
 
 
 def test_load_names_what_the_registry_has():
