@@ -30,11 +30,11 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
-import time
 from collections.abc import Sequence
 from pathlib import Path
 
 from . import data
+from .timing import Stopwatch
 
 CHECKOUT = Path(__file__).resolve().parents[1]
 """The folder that holds this ``bayesdl`` package: the repository's root when
@@ -140,10 +140,10 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _report(name: str, data_dir: Path | None) -> None:
-    start = time.perf_counter()
-    origin = data.fetch(name, data_dir)
-    info = data.summary(name, data_dir)
-    seconds = time.perf_counter() - start
+    with Stopwatch() as clock:
+        origin = data.fetch(name, data_dir)
+        info = data.summary(name, data_dir)
+    seconds = clock.seconds
     print(f"{info['title']} ({name}) in {data.raw_dir(name, data_dir)}")
     width = max(len(f) for f in origin)
     for filename, source in origin.items():
@@ -183,13 +183,13 @@ def _train(args: argparse.Namespace) -> int:
         )
         return 2
     for name in args.models or list(zoo.REGISTRY):
-        start = time.perf_counter()
+        clock = Stopwatch().start()
         try:
-            model = zoo.REGISTRY[name][0]()
+            model = zoo.load(name)
         except data.DataUnavailableError as err:
             print(f"error: {err}", file=sys.stderr)
             return 1
-        seconds = time.perf_counter() - start
+        seconds = clock.stop()
         trained = getattr(model, "train_seconds", None)
         note = f"; its training took {trained:.1f} s" if trained is not None else ""
         print(f"{name}: ready in {seconds:.1f} s (profile {config.profile()}{note})")
@@ -203,7 +203,7 @@ def _pdf(args: argparse.Namespace) -> int:
     except NotACheckoutError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    start = time.perf_counter()
+    clock = Stopwatch().start()
     try:
         out = pdf.build_pdf(
             args.html, args.out, log=lambda line: print(line, flush=True)
@@ -215,7 +215,7 @@ def _pdf(args: argparse.Namespace) -> int:
 
     pages = len(PdfReader(out).pages)
     size = out.stat().st_size / 2**20
-    seconds = time.perf_counter() - start
+    seconds = clock.stop()
     print(f"{out}: {pages} pages, {size:.1f} MiB, in {seconds:.0f} s")
     return 0
 

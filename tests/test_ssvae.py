@@ -335,6 +335,7 @@ def test_zoo_smoke_model_trains_caches_and_beats_chance(smoke):
     assert again.features.train_seconds == ss.features.train_seconds > 0
     base = bayesdl.zoo.ssvae_baseline_mnist(num_labels=100)
     assert base(torch.rand(2, 1, 28, 28)).shape == (2, 10)
+    assert base.predict(torch.rand(2, 1, 28, 28)).shape == (1, 2, 10)
 
 
 @pytest.mark.slow

@@ -211,21 +211,25 @@ def _answers_in_the_vocabulary(model, x):
     model's codes, images and samples; all without gradients, on the input's
     device."""
     assert isinstance(model, Classifier | Generative), type(model).__name__
+    y = None
     if isinstance(model, Classifier):
-        p = model.predict(x, num_samples=2)
+        p = model.predict(x)
         assert p.device == x.device and not p.requires_grad
         assert torch.isfinite(p).all()
-        if p.ndim == 3:  # class probabilities
-            assert p.shape[0] in (1, 2) and p.shape[1] == len(x)
+        if p.ndim == 3:  # class probabilities, S >= 1 draws
+            assert p.shape[1] == len(x) and p.shape[0] >= 1
             assert torch.allclose(p.sum(-1), torch.ones(()), atol=1e-4)
+            y = p.mean(0).argmax(-1)
         else:  # draws of a regression function
-            assert p.shape == (2, len(x))
+            assert p.shape[1:] == (len(x),)
     if isinstance(model, Generative):
-        loc, scale = model.encode(x)
+        # A model that also classifies (the SS-VAE) encodes and decodes given
+        # labels: its own most likely ones.
+        loc, scale = model.encode(x, y)
         assert loc.shape == scale.shape == (len(x), model.latent_dim)
         assert (scale > 0).all() and not loc.requires_grad
         assert loc.device == x.device
-        images = model.decode(loc)
+        images = model.decode(loc, y)
         assert len(images) == len(x) and images.device == x.device
         assert not images.requires_grad
         new = model.generate(3, generator=torch.Generator().manual_seed(0))

@@ -9,13 +9,13 @@ side, which makes such a reference affordable on a laptop CPU.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 
 import numpy as np
 import torch
 
 from .. import checks
+from ..timing import Stopwatch
 from .loop import progress_enabled
 from .nuts import NutsResult, check_counts
 
@@ -87,11 +87,12 @@ def run_numpyro_nuts(
         chain_method="vectorized",
         progress_bar=show,
     )
-    start = time.perf_counter()
-    mcmc.run(jax.random.PRNGKey(seed), *args, extra_fields=("diverging",), **kwargs)
-    grouped = mcmc.get_samples(group_by_chain=True)
-    jax.block_until_ready(grouped)
-    seconds = time.perf_counter() - start
+    with Stopwatch() as clock:
+        key = jax.random.PRNGKey(seed)
+        mcmc.run(key, *args, extra_fields=("diverging",), **kwargs)
+        grouped = mcmc.get_samples(group_by_chain=True)
+        jax.block_until_ready(grouped)
+    seconds = clock.seconds
     if not grouped:
         raise ValueError(
             "the model has no latent sample site (every numpyro.sample is "

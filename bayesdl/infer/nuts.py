@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import inspect
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -11,6 +10,7 @@ import pyro
 import torch
 
 from .. import checks
+from ..timing import Stopwatch
 from .loop import progress_enabled
 
 __all__ = ["NutsResult", "run_nuts"]
@@ -109,20 +109,20 @@ def run_nuts(
 
     chains: list[dict[str, torch.Tensor]] = []
     divergences = 0
-    start = time.perf_counter()
-    for chain in range(num_chains):
-        pyro.set_rng_seed(seed + chain)
-        mcmc = MCMC(
-            NUTS(model, **kernel_kwargs),
-            num_samples=num_samples,
-            warmup_steps=warmup_steps,
-            num_chains=1,
-            disable_progbar=not show,
-        )
-        mcmc.run(*args, **kwargs)
-        chains.append(mcmc.get_samples(group_by_chain=True))
-        divergences += len(mcmc.diagnostics()["divergences"]["chain 0"])
-    seconds = time.perf_counter() - start
+    with Stopwatch() as clock:
+        for chain in range(num_chains):
+            pyro.set_rng_seed(seed + chain)
+            mcmc = MCMC(
+                NUTS(model, **kernel_kwargs),
+                num_samples=num_samples,
+                warmup_steps=warmup_steps,
+                num_chains=1,
+                disable_progbar=not show,
+            )
+            mcmc.run(*args, **kwargs)
+            chains.append(mcmc.get_samples(group_by_chain=True))
+            divergences += len(mcmc.diagnostics()["divergences"]["chain 0"])
+    seconds = clock.seconds
 
     samples = {k: torch.cat([c[k] for c in chains]).detach() for k in chains[0]}
     rhat = {k: split_gelman_rubin(v, 0, 1) for k, v in samples.items()}

@@ -24,6 +24,7 @@ from torch import nn
 from .. import checks, config
 from ..data.splits import labelled_split
 from ..infer import loop
+from ..models.point import PointClassifier
 from ..models.ssvae import NUM_CLASSES, SSVAE
 from ..models.vae import MLP, NUM_PIXELS
 from ._runner import register, run
@@ -138,13 +139,14 @@ def ssvae_baseline_mnist(*, num_labels: int = 100, seed: int = 0) -> nn.Module:
     :func:`baseline_classifier` trained from scratch by
     :func:`bayesdl.infer.fit_classifier` on the same ``num_labels`` labelled
     images as :func:`~bayesdl.recipes.mnist_ssvae.ssvae_mnist` (the
-    unlabelled ones are not used, nor is M1). Returns the network (images
-    -> logits) in evaluation mode with ``losses`` and ``train_seconds``.
+    unlabelled ones are not used, nor is M1). Returns a
+    :class:`~bayesdl.models.point.PointClassifier` (images -> logits) in
+    evaluation mode with ``losses`` and ``train_seconds``.
 
     Example::
 
         net = ssvae_baseline_mnist(num_labels=100)
-        probs = net(test_images).softmax(-1)
+        probs = net.predict(test_images)          # (1, N, 10)
     """
     num_labels = check_num_labels(num_labels)
     settings = SSVAESettings()
@@ -155,7 +157,9 @@ def ssvae_baseline_mnist(*, num_labels: int = 100, seed: int = 0) -> nn.Module:
 
     return run(
         f"ssvae_baseline_mnist_{num_labels}",
-        make=lambda: baseline_classifier(m1.hidden, m1.z_dim, m2.classifier_hidden),
+        make=lambda: PointClassifier(
+            baseline_classifier(m1.hidden, m1.z_dim, m2.classifier_hidden)
+        ),
         fit=fit,
         seed=seed,
         settings=_key(settings, "baseline")
@@ -171,6 +175,7 @@ def ssvae_baseline_mnist(*, num_labels: int = 100, seed: int = 0) -> nn.Module:
 @register(
     "ssvae_m1_classifier_mnist",
     "the SSVAE's classifier trained on frozen M1 codes of the labelled images",
+    example=lambda: torch.randn(4, SSVAESettings().m1.z_dim),
 )
 def ssvae_m1_classifier_mnist(*, num_labels: int = 100, seed: int = 0) -> nn.Module:
     """What M1's features buy alone: q(y|x)'s layers on M1's frozen code.
@@ -180,14 +185,15 @@ def ssvae_m1_classifier_mnist(*, num_labels: int = 100, seed: int = 0) -> nn.Mod
     reading the mean of the code of
     :func:`~bayesdl.recipes.mnist_ssvae.ssvae_m1` (which saw every training
     image, without labels); no M2 objective. The counterpart of Kingma et
-    al.'s "M1+TSVM" row. Returns the network (codes -> logits) in evaluation
-    mode with ``losses`` and ``train_seconds``.
+    al.'s "M1+TSVM" row. Returns a
+    :class:`~bayesdl.models.point.PointClassifier` (codes -> logits) in
+    evaluation mode with ``losses`` and ``train_seconds``.
 
     Example::
 
         net = ssvae_m1_classifier_mnist(num_labels=100)
         codes = ssvae_m1().encode(test_images)[0]
-        probs = net(codes).softmax(-1)
+        probs = net.predict(codes)                # (1, N, 10)
     """
     num_labels = check_num_labels(num_labels)
     settings = SSVAESettings()
@@ -201,7 +207,7 @@ def ssvae_m1_classifier_mnist(*, num_labels: int = 100, seed: int = 0) -> nn.Mod
     z_dim = settings.m1.z_dim
     return run(
         f"ssvae_m1_classifier_mnist_{num_labels}",
-        make=lambda: MLP([z_dim, *widths, NUM_CLASSES], nn.ReLU),
+        make=lambda: PointClassifier(MLP([z_dim, *widths, NUM_CLASSES], nn.ReLU)),
         fit=fit,
         seed=seed,
         settings=_key(settings, "m1", "baseline") | {"classifier_hidden": widths},
