@@ -1,7 +1,7 @@
 """The strict smoke build of the book, built once per test session.
 
-``tests/test_book.py`` (the build passes; every chapter executed without an
-error) and ``tests/test_site.py`` (the pages in a browser) share it: use the
+``tests/book/test_book.py`` (the build passes; every chapter executed without an
+error) and ``tests/book/test_site.py`` (the pages in a browser) share it: use the
 ``smoke_build`` fixture, imported into the test module. The build itself runs
 once per process even though each importing module registers the fixture.
 
@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 TINY_HEADER = """\
 ---

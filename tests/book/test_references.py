@@ -10,7 +10,7 @@ from pathlib import Path
 
 from pybtex.database import parse_string
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 BIB = ROOT / "book" / "references.bib"
 
 
