@@ -289,7 +289,7 @@ def bench_ssvae(
     example_m1.eval()  # frozen: its weights stay out of Pyro's global param store
     example = ExampleSSVAE(
         example_m1.to(dev),
-        z_dim=cfg.z_dim,
+        z_dim=cfg.latent_dim,
         hidden=cfg.hidden,
         classifier_hidden=cfg.classifier_hidden,
         aux_loss_multiplier=cfg.alpha,
@@ -324,7 +324,7 @@ def bench_ssvae(
         torch.manual_seed(seed)
         peers["pixels"] = ExampleSSVAE(
             None,
-            z_dim=cfg.z_dim,
+            z_dim=cfg.latent_dim,
             hidden=cfg.hidden,
             classifier_hidden=cfg.classifier_hidden,
             aux_loss_multiplier=cfg.alpha,

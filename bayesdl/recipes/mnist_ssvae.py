@@ -70,7 +70,7 @@ def _choose(full: Any, smoke: Any) -> Any:
 class M1Settings:
     """M1: the VAE trained on all training images, whose code is M2's input."""
 
-    z_dim: int = 50
+    latent_dim: int = 50
     hidden: int = 500
     num_epochs: int = _choose(10, 2)
     batch_size: int = 250
@@ -82,7 +82,7 @@ class M1Settings:
 class M2Settings:
     """M2 on M1's code (``code_draws``: on draws of it rather than its mean)."""
 
-    z_dim: int = 32
+    latent_dim: int = 32
     hidden: int = 500
     classifier_hidden: tuple[int, ...] = (500,)
     alpha: float = 3000.0
@@ -208,7 +208,7 @@ def check_num_labels(num_labels: object) -> int:
 
 def _m1(settings: SSVAESettings) -> M1:
     m1 = settings.m1
-    return M1(settings.num_train, m1.z_dim, m1.hidden)
+    return M1(settings.num_train, m1.latent_dim, m1.hidden)
 
 
 @register("ssvae_m1", "the M1 VAE whose code the semi-supervised VAE reads (MNIST)")
@@ -261,7 +261,7 @@ def ssvae_untrained(
         num_labels,
         settings.num_train - num_labels,
         features=_m1(settings),
-        latent_dim=m2.z_dim,
+        latent_dim=m2.latent_dim,
         hidden=m2.hidden,
         classifier_hidden=m2.classifier_hidden,
         alpha=m2.alpha,

@@ -39,7 +39,9 @@ __all__ = [
 
 
 def baseline_classifier(
-    m1_hidden: int = 500, m1_z_dim: int = 50, classifier_hidden: Sequence[int] = (500,)
+    m1_hidden: int = 500,
+    m1_latent_dim: int = 50,
+    classifier_hidden: Sequence[int] = (500,),
 ) -> nn.Sequential:
     """An ordinary classifier with the shape of the stacked model's q(y|x).
 
@@ -56,11 +58,11 @@ def baseline_classifier(
     """
     widths = checks.widths("classifier_hidden", classifier_hidden, allow_empty=True)
     m1_hidden = checks.positive_int("m1_hidden", m1_hidden)
-    m1_z_dim = checks.positive_int("m1_z_dim", m1_z_dim)
+    m1_latent_dim = checks.positive_int("m1_latent_dim", m1_latent_dim)
     return nn.Sequential(
         nn.Flatten(),
-        MLP([NUM_PIXELS, m1_hidden, m1_z_dim], nn.ReLU),
-        MLP([m1_z_dim, *widths, NUM_CLASSES], nn.ReLU),
+        MLP([NUM_PIXELS, m1_hidden, m1_latent_dim], nn.ReLU),
+        MLP([m1_latent_dim, *widths, NUM_CLASSES], nn.ReLU),
     )
 
 
@@ -158,14 +160,14 @@ def ssvae_baseline_mnist(*, num_labels: int = 100, seed: int = 0) -> nn.Module:
     return run(
         f"ssvae_baseline_mnist_{num_labels}",
         make=lambda: PointClassifier(
-            baseline_classifier(m1.hidden, m1.z_dim, m2.classifier_hidden)
+            baseline_classifier(m1.hidden, m1.latent_dim, m2.classifier_hidden)
         ),
         fit=fit,
         seed=seed,
         settings=_key(settings, "baseline")
         | {
             "m1_hidden": m1.hidden,
-            "m1_z_dim": m1.z_dim,
+            "m1_latent_dim": m1.latent_dim,
             "classifier_hidden": m2.classifier_hidden,
         },
         sources=[__name__],
@@ -175,7 +177,7 @@ def ssvae_baseline_mnist(*, num_labels: int = 100, seed: int = 0) -> nn.Module:
 @register(
     "ssvae_m1_classifier_mnist",
     "the SSVAE's classifier trained on frozen M1 codes of the labelled images",
-    example=lambda: torch.randn(4, SSVAESettings().m1.z_dim),
+    example=lambda: torch.randn(4, SSVAESettings().m1.latent_dim),
 )
 def ssvae_m1_classifier_mnist(*, num_labels: int = 100, seed: int = 0) -> nn.Module:
     """What M1's features buy alone: q(y|x)'s layers on M1's frozen code.
@@ -204,10 +206,10 @@ def ssvae_m1_classifier_mnist(*, num_labels: int = 100, seed: int = 0) -> nn.Mod
         codes = ssvae_m1(seed=seed).encode(images.to(config.device()))[0]
         return _fit_labelled(net, codes, labels, settings, seed)
 
-    z_dim = settings.m1.z_dim
+    latent_dim = settings.m1.latent_dim
     return run(
         f"ssvae_m1_classifier_mnist_{num_labels}",
-        make=lambda: PointClassifier(MLP([z_dim, *widths, NUM_CLASSES], nn.ReLU)),
+        make=lambda: PointClassifier(MLP([latent_dim, *widths, NUM_CLASSES], nn.ReLU)),
         fit=fit,
         seed=seed,
         settings=_key(settings, "m1", "baseline") | {"classifier_hidden": widths},
