@@ -44,7 +44,9 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from bayesdl import checks, config, infer, zoo
-from bayesdl.models.ssvae import M1, MixedBatches, labelled_split
+from bayesdl.data.splits import labelled_split
+from bayesdl.infer.feeding import MixedBatches
+from bayesdl.models.m1 import M1
 from bayesdl.recipes import mnist_ssvae
 
 from ._timing import sync, timed

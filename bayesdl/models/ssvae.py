@@ -35,12 +35,9 @@ from pyro.nn import PyroModule
 from torch import nn
 
 from .. import checks
-from ..data.splits import labelled_split
-from ..infer.feeding import MixedBatches
-from .m1 import M1
 from .vae import MLP, NUM_PIXELS, VAE
 
-__all__ = ["M1", "MixedBatches", "SSVAE", "labelled_split"]
+__all__ = ["SSVAE"]
 
 NUM_CLASSES = 10
 

@@ -52,7 +52,8 @@ def test_stratified_split_refuses_float_labels():
         stratified_split(torch.rand(10), 2)
 
 
-def test_labelled_split_is_reexported_by_the_ssvae_module():
-    from bayesdl.models import ssvae
+def test_every_split_is_exported_by_bayesdl_data():
+    import bayesdl
 
-    assert ssvae.labelled_split is labelled_split
+    assert bayesdl.data.labelled_split is labelled_split
+    assert bayesdl.data.stratified_split is stratified_split
