@@ -72,6 +72,13 @@ _MODELS = {
     "bnn": ["bayesdl.models.bnn", "bayesdl.recipes.mnist_bnn"],
     "vae": ["bayesdl.models.vae", "bayesdl.recipes.fashion_vae"],
     "ssvae": ["bayesdl.models.ssvae", "bayesdl.recipes.mnist_ssvae"],
+    "alternatives": [
+        "bayesdl.models.bnn",
+        "bayesdl.recipes.mnist_bnn",
+        "bayesdl.recipes.mnist_alternatives",
+    ],
+    "ssvae baselines": ["bayesdl.recipes.mnist_ssvae_baselines"],
+    "nuts": ["bayesdl.recipes.sine_reference", "bayesdl.infer.numpyro_nuts"],
     "layers only": ["bayesdl.models.layers"],
 }
 """The sources of each recipe's models, as its ``train_or_load`` calls pass them."""
@@ -166,11 +173,19 @@ def test_the_probes_kl_edit_to_layers_changes_the_bnn_key(tmp_path, monkeypatch)
 @pytest.mark.parametrize(
     ("edited", "changed"),
     [
-        ("recipes/mnist_bnn.py", {"bnn"}),
+        # the alternatives build on the MNIST chapter's networks and split
+        ("recipes/mnist_bnn.py", {"bnn", "alternatives"}),
+        ("recipes/mnist_alternatives.py", {"alternatives"}),
         ("recipes/fashion_vae.py", {"vae"}),
-        ("recipes/mnist_ssvae.py", {"ssvae"}),
-        ("recipes/_runner.py", {"bnn", "vae", "ssvae"}),
-        ("infer/loop.py", {"bnn", "vae", "ssvae", "layers only"}),
+        # the baselines read the SS-VAE's settings, data and labelled split
+        ("recipes/mnist_ssvae.py", {"ssvae", "ssvae baselines"}),
+        ("recipes/mnist_ssvae_baselines.py", {"ssvae baselines"}),
+        ("recipes/sine_reference.py", {"nuts"}),
+        (
+            "recipes/_runner.py",
+            {"bnn", "vae", "ssvae", "alternatives", "ssvae baselines", "nuts"},
+        ),
+        ("infer/loop.py", set(_MODELS)),  # the training loop: every key
         ("zoo.py", set()),
     ],
 )
