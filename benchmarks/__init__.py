@@ -24,6 +24,7 @@ BENCHMARKS = {
     "bnn": "the Bayesian LeNet against its deterministic twin and a tutorial loop",
     "vae": "the chapter's VAE against a tutorial-style Pyro VAE",
     "ssvae": "the chapter's semi-supervised VAE against Pyro's example loop",
+    "schedules": "the MNIST networks' schedules, searched on the validation images",
     "build": "cold and warm build times of the whole book",
 }
 """The benchmarks, by name, with what each one times."""
@@ -33,7 +34,7 @@ __all__ = ["BENCHMARKS", "main"]
 
 def _usage() -> str:
     lines = ["usage: python -m bayesdl bench WHICH [options]", "", "benchmarks:"]
-    lines += [f"  {name:<6} {text}" for name, text in BENCHMARKS.items()]
+    lines += [f"  {name:<9} {text}" for name, text in BENCHMARKS.items()]
     lines.append(
         "\n`python -m bayesdl bench WHICH --help` lists a benchmark's options."
     )

@@ -192,15 +192,22 @@ def fit_classifier(
     batch_size: int = 128,
     lr: float = 1e-3,
     final_lr: float | None = None,
+    schedule: str = "geometric",
+    warmup_steps: int = 0,
     generator: torch.Generator | None = None,
+    on_epoch_end: Callable[[int], None] | None = None,
 ) -> FitResult:
     """Train a classifier ``net(x) -> logits`` on labels ``y`` by maximum likelihood.
 
     The ordinary network's counterpart of :func:`fit_svi`: mean
-    cross-entropy over batches from :func:`batches`, Adam with the learning
-    rate decaying geometrically from ``lr`` to ``final_lr`` (default
-    ``lr / 10``). The loss recorded per step is the batch's mean
-    cross-entropy; a NaN or infinite loss raises :class:`DivergenceError`.
+    cross-entropy over batches from :func:`batches` and Adam, with the
+    learning rate of ``schedule`` (:class:`~bayesdl.infer.schedules.Schedule`):
+    by default decaying geometrically from ``lr`` to ``final_lr`` (default
+    ``lr / 10``); ``"one_cycle"`` is torch's ``OneCycleLR`` peaking at
+    ``lr`` after ``warmup_steps`` (default 30% of the run). The loss
+    recorded per step is the batch's mean cross-entropy; a NaN or infinite
+    loss raises :class:`DivergenceError`. ``on_epoch_end(epoch)`` runs
+    after every epoch, off the clock (to score a validation set, say).
 
     Example::
 
@@ -214,15 +221,18 @@ def fit_classifier(
     num_epochs = checks.positive_int("num_epochs", num_epochs)
     batch_size = checks.positive_int("batch_size", batch_size)
     lr = checks.positive_float("lr", lr)
-    final_lr = (
-        lr / 10 if final_lr is None else checks.positive_float("final_lr", final_lr)
-    )
+    schedule = Schedule.parse(schedule)
+    warmup_steps = checks.non_negative_int("warmup_steps", warmup_steps)
+    if final_lr is not None:
+        final_lr = checks.positive_float("final_lr", final_lr)
+    elif schedule is Schedule.GEOMETRIC:
+        final_lr = lr / 10
     if len(x) == 0:
         raise ValueError("x has no rows.")
     per_epoch = math.ceil(len(x) / batch_size)
     optim = torch.optim.Adam(net.parameters(), lr=lr)
     sched = scheduler(
-        optim, Schedule.GEOMETRIC, lr, final_lr, 0, num_epochs * per_epoch
+        optim, schedule, lr, final_lr, warmup_steps, num_epochs * per_epoch
     )
 
     def step(index: int, batch: Sequence[torch.Tensor]) -> float:
@@ -232,8 +242,13 @@ def fit_classifier(
         optim.zero_grad(set_to_none=True)
         loss.backward()
         optim.step()
-        sched.step()
+        if sched is not None:
+            sched.step()
         return number
+
+    def epoch_end(index: int) -> None:
+        on_epoch_end(index)
+        net.train()  # the hook may have put the network in evaluation mode
 
     net.train()
     return train_loop(
@@ -242,6 +257,7 @@ def fit_classifier(
         num_epochs=num_epochs,
         per_epoch=per_epoch,
         progress=False,
+        on_epoch_end=None if on_epoch_end is None else epoch_end,
     )
 
 

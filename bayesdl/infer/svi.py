@@ -88,10 +88,13 @@ def fit_svi(
     **optimizer_args)``. The learning rate follows ``schedule`` over the
     run's steps: ``"geometric"`` decays it geometrically from ``lr`` to
     ``final_lr`` (constant when ``final_lr`` is None); ``"cosine"`` anneals
-    it along half a cosine from ``lr`` to ``final_lr`` (default 0). With
-    ``warmup_steps`` the rate of the first steps is also multiplied by a
-    linear ramp, ``(step + 1) / warmup_steps``, which keeps a large ``lr``
-    from throwing a freshly initialised network off course. ``loss``
+    it along half a cosine from ``lr`` to ``final_lr`` (default 0);
+    ``"one_cycle"`` is torch's ``OneCycleLR``, rising from ``lr / 25`` to
+    the peak ``lr`` over ``warmup_steps`` (default 30% of the run) and
+    falling to ``final_lr`` (default ``lr / 25 / 10**4``). With
+    ``warmup_steps`` the rate of the first steps of the other two is also
+    multiplied by a linear ramp, ``(step + 1) / warmup_steps``, which keeps
+    a large ``lr`` from throwing a freshly initialised network off course. ``loss``
     defaults to ``Trace_ELBO()``. Training stops with
     :class:`DivergenceError`, naming the step, as soon as the loss is NaN or
     infinite (or Pyro's validation finds invalid values). ``callback(step,
@@ -111,7 +114,7 @@ def fit_svi(
     lr = checks.positive_float("lr", lr)
     schedule = Schedule.parse(schedule)
     if final_lr is not None:
-        if schedule is Schedule.COSINE:
+        if schedule is not Schedule.GEOMETRIC:
             final_lr = checks.non_negative_float("final_lr", final_lr)
         else:
             final_lr = checks.positive_float("final_lr", final_lr)

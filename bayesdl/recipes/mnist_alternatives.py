@@ -85,8 +85,8 @@ class DropoutSettings(mnist_bnn.MnistSettings):
 
     Example::
 
-        >>> DropoutSettings(dropout=0.1).batch_size
-        128
+        >>> DropoutSettings(dropout=0.1).lenet.schedule
+        'one_cycle'
     """
 
     dropout: float = 0.0
@@ -146,10 +146,11 @@ def _dropout_net(rate: float, seed: int) -> LeNet:
     return run(
         "dropout_mnist",
         make=lambda: LeNet(settings.channels, settings.hidden, dropout=rate),
-        fit=mnist_bnn.lenet_fit(settings),
+        fit=mnist_bnn.lenet_fit(settings, scorer=MCDropout),
         settings=settings,
         seed=seed,
         sources=[bnn, mnist_bnn, __name__],
+        history=mnist_bnn.VALIDATION_HISTORY,
     )
 
 

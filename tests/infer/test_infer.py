@@ -298,6 +298,54 @@ def test_warmup_ramps_the_first_steps_linearly():
     assert rates == pytest.approx([0.05, 0.1 * 0.01**0.5, 0.001])
 
 
+def test_one_cycle_is_torchs_one_cycle_lr_peaking_at_lr():
+    rates = _rates(num_steps=10, schedule="one_cycle", warmup_steps=3)
+    ref_opt = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.1)
+    ref = torch.optim.lr_scheduler.OneCycleLR(
+        ref_opt, max_lr=0.1, total_steps=10, pct_start=0.3, cycle_momentum=False
+    )
+    expected = []
+    for _ in range(10):
+        expected.append(ref_opt.param_groups[0]["lr"])
+        ref_opt.step()
+        ref.step()
+    assert rates == pytest.approx(expected)
+    assert rates[0] == pytest.approx(0.1 / 25) and max(rates) == pytest.approx(0.1)
+    assert rates.index(max(rates)) == 2  # the peak after the warm-up
+    rates = _rates(num_steps=10, schedule="one_cycle", final_lr=0.01)
+    assert rates[-1] == pytest.approx(0.01)  # ends where final_lr says
+    assert _rates(num_steps=1, schedule="one_cycle") == [0.1]  # no cycle in one step
+
+
+def test_fit_classifier_runs_one_cycle_and_scores_each_epoch_off_the_clock():
+    from bayesdl.infer import fit_classifier
+
+    torch.manual_seed(0)
+    x = torch.randn(64, 3)
+    y = (x[:, 0] > 0).long()
+    net = torch.nn.Linear(3, 2)
+    seen = []
+
+    def score(epoch):
+        net.eval()  # the fit puts it back in training mode
+        seen.append((epoch, float((net(x).argmax(-1) == y).float().mean())))
+
+    result = fit_classifier(
+        net,
+        x,
+        y,
+        num_epochs=4,
+        batch_size=16,
+        lr=0.3,
+        schedule="one_cycle",
+        on_epoch_end=score,
+    )
+    assert [e for e, _ in seen] == [0, 1, 2, 3] and net.training
+    assert seen[-1][1] > 0.9 and len(result.losses) == 16
+    with pytest.raises(ValueError, match="schedule must be one of"):
+        fit_classifier(net, x, y, num_epochs=1, schedule="linear")
+
+
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [

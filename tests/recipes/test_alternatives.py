@@ -261,7 +261,7 @@ def test_the_recipes_settings_are_frozen_dataclasses():
 
     settings = MnistSettings()
     with pytest.raises(dataclasses.FrozenInstanceError):
-        settings.batch_size = 64
+        settings.num_epochs = 64
     assert dataclasses.replace(settings, num_epochs=7).num_epochs == 7
     dropout = dataclasses.asdict(DropoutSettings(dropout=0.1))
     assert dropout == {**dataclasses.asdict(settings), "dropout": 0.1}
