@@ -26,12 +26,16 @@ from pathlib import Path
 
 PACKAGE = "bayesdl"
 
-UNHASHED = frozenset({"bayesdl.data._fetch", "bayesdl.cache"})
+UNHASHED = frozenset(
+    {"bayesdl.data._fetch", "bayesdl.cache", "bayesdl.recipes.mnist_schedules"}
+)
 """Modules (a package: with every module in it) whose code never reaches a
 model's key: the fetchers (``bayesdl.data._fetch``), whose output is checked
-against the catalog's checksums before use, and the cache itself, which
+against the catalog's checksums before use; the cache itself, which
 stores a model without changing it (its record carries a format number that
-is checked on load)."""
+is checked on load); and the recorded schedule search
+(``bayesdl.recipes.mnist_schedules``), whose only effect on a model is the
+training it chooses, which the recipe's settings, and so the key, hold."""
 
 
 def unhashed(name: str) -> bool:

@@ -48,6 +48,7 @@ from bayesdl import checks, config, data, infer
 from bayesdl.data.idx import open_maybe_gzip
 from bayesdl.models.bnn import BayesianLeNet, LeNet
 from bayesdl.models.pyro_lenet import PyroLeNet
+from bayesdl.recipes.mnist_bnn import MnistSettings
 
 from ._timing import timed
 
@@ -260,7 +261,12 @@ def _parser() -> argparse.ArgumentParser:
         default=None,
         help="steps timed per network (default: one epoch)",
     )
-    parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument(
+        "--batch-size",
+        type=int,
+        default=None,
+        help="default: the Bayesian LeNet's batch, chosen by bench schedules",
+    )
     parser.add_argument(
         "--train-size",
         type=int,
@@ -280,6 +286,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         0
     """
     args = _parser().parse_args(None if argv is None else list(argv))
+    if args.batch_size is None:
+        args.batch_size = MnistSettings().bnn.batch_size
     checks.positive_int("--batch-size", args.batch_size)
     for option in ("steps", "train_size", "threads"):
         value = getattr(args, option)

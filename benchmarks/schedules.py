@@ -80,9 +80,16 @@ def candidates(family: str) -> list[Training]:
     ]
 
 
-def train_one(family: str, training: Training, settings: MnistSettings) -> dict:
-    """Train one candidate (seed 0) and return its row of the table."""
-    settings = dataclasses.replace(settings, **{family: training})
+def train_one(
+    family: str, training: Training, settings: MnistSettings, epochs: int | None = None
+) -> dict:
+    """Train one candidate (seed 0) and return its row of the table.
+
+    ``epochs`` (default: the settings') lengthens the run, the schedule
+    stretched over it.
+    """
+    epochs = settings.num_epochs if epochs is None else epochs
+    settings = dataclasses.replace(settings, num_epochs=epochs, **{family: training})
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(0)
         if family == "lenet":
@@ -105,6 +112,7 @@ def train_one(family: str, training: Training, settings: MnistSettings) -> dict:
         "val_accuracy": [round(float(v), 6) for v in record["val_accuracy"]],
         "seconds": round(result.seconds, 1),
         "reference": training == REFERENCE,
+        "epochs": epochs,
     }
 
 
@@ -137,8 +145,17 @@ def search(
     rows: list[dict] = []
 
     def add(training: Training) -> None:
-        old = [r for r in done if _same(r, family, training)]
-        rows.append(old[0] if old else train_one(family, training, settings))
+        old = [
+            r
+            for r in done
+            if _same(r, family, training)
+            and r.get("epochs", settings.num_epochs) == settings.num_epochs
+        ]
+        rows.append(
+            {**old[0], "epochs": settings.num_epochs}
+            if old
+            else train_one(family, training, settings)
+        )
         if verbose:
             print(_show(rows[-1]) + (" (earlier run)" if old else ""), flush=True)
 
@@ -147,6 +164,16 @@ def search(
     best = min((r for r in rows if not r["reference"]), key=lambda r: r["val_nll"][-1])
     for warmup in WARMUPS:
         add(Training(lr=best["lr"], batch_size=best["batch_size"], warmup=warmup))
+    # Is the budget enough? The chosen candidate again, over twice the epochs.
+    best = min((r for r in rows if not r["reference"]), key=lambda r: r["val_nll"][-1])
+    chosen = Training(
+        lr=best["lr"], batch_size=best["batch_size"], warmup=best["warmup"]
+    )
+    longer = 2 * settings.num_epochs
+    old = [r for r in done if _same(r, family, chosen) and r.get("epochs") == longer]
+    rows.append(old[0] if old else train_one(family, chosen, settings, longer))
+    if verbose:
+        print(_show(rows[-1]) + f" over {longer} epochs", flush=True)
     return rows
 
 
@@ -253,7 +280,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             done = list(earlier.SEARCH)
     rows = [row for f in families for row in search(f, settings, done=done)]
     for family in families:
-        ours = [r for r in rows if r["family"] == family and not r["reference"]]
+        ours = [
+            r
+            for r in rows
+            if r["family"] == family
+            and not r["reference"]
+            and r["epochs"] == settings.num_epochs
+        ]
         best = min(ours, key=lambda r: r["val_nll"][-1])
         print(f"chosen for {family}: {_show(best)}")
     if args.write:

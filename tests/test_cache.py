@@ -1,3 +1,4 @@
+import dataclasses
 import shutil
 
 import pytest
@@ -187,6 +188,8 @@ def test_the_probes_kl_edit_to_layers_changes_the_bnn_key(tmp_path, monkeypatch)
         ),
         ("infer/loop.py", set(_MODELS)),  # the training loop: every key
         ("zoo.py", set()),
+        # the search's table reaches a key only through the settings it chooses
+        ("recipes/mnist_schedules.py", set()),
     ],
 )
 def test_an_edit_to_one_recipe_retrains_that_recipe_alone(
@@ -447,3 +450,27 @@ def test_settings_must_be_a_mapping():
         cache.entry_key("a", [1, 2], 0)
     with pytest.raises(ValueError, match="sources must be a list"):
         cache.entry_key("a", {}, 0, sources="bayesdl.models.bnn")
+
+
+def test_a_new_schedule_search_retrains_only_when_its_choice_changes(monkeypatch):
+    """The recorded search is hashed through the training it chooses: rows that
+    leave the choice alone change no key; a new best changes the MNIST keys."""
+    from bayesdl.recipes import mnist_bnn, mnist_schedules
+
+    def key():
+        return cache.entry_key(
+            "lenet_mnist",
+            dataclasses.asdict(mnist_bnn.MnistSettings()),
+            0,
+            ["bayesdl.models.bnn", "bayesdl.recipes.mnist_bnn"],
+        )
+
+    before = key()
+    rows = list(mnist_schedules.SEARCH)
+    worse = {**rows[1], "lr": 0.5, "val_nll": [9.0] * len(rows[1]["val_nll"])}
+    monkeypatch.setattr(mnist_schedules, "SEARCH", [*rows, worse])
+    assert key() == before
+    better = {**worse, "val_nll": [0.0] * len(worse["val_nll"])}
+    monkeypatch.setattr(mnist_schedules, "SEARCH", [*rows, better])
+    assert key() != before
+    assert mnist_bnn.MnistSettings().lenet.lr == 0.5

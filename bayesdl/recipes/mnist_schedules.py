@@ -10,12 +10,12 @@ excepted.
 
 ABOUT = {
     "date": "2026-12-07",
-    "commit": "5912483 with uncommitted changes",
+    "commit": "604544d with uncommitted changes",
     "machine": "x86_64, 2 torch threads, cpu",
     "epochs": 3,
     "num_train": 55000,
     "num_validation": 5000,
-    "train_seconds": 692,
+    "train_seconds": 839,
 }
 """When, where and on what the search ran."""
 
@@ -31,6 +31,7 @@ SEARCH = [
         "val_accuracy": [0.9762, 0.9864, 0.9854],
         "seconds": 30.7,
         "reference": True,
+        "epochs": 3,
     },
     {
         "family": "lenet",
@@ -43,6 +44,7 @@ SEARCH = [
         "val_accuracy": [0.9698, 0.9868, 0.9894],
         "seconds": 29.3,
         "reference": False,
+        "epochs": 3,
     },
     {
         "family": "lenet",
@@ -55,6 +57,7 @@ SEARCH = [
         "val_accuracy": [0.9734, 0.9884, 0.9916],
         "seconds": 28.8,
         "reference": False,
+        "epochs": 3,
     },
     {
         "family": "lenet",
@@ -67,6 +70,7 @@ SEARCH = [
         "val_accuracy": [0.97, 0.9822, 0.9886],
         "seconds": 31.8,
         "reference": False,
+        "epochs": 3,
     },
     {
         "family": "lenet",
@@ -79,6 +83,7 @@ SEARCH = [
         "val_accuracy": [0.9584, 0.9848, 0.9854],
         "seconds": 33.6,
         "reference": False,
+        "epochs": 3,
     },
     {
         "family": "lenet",
@@ -91,6 +96,7 @@ SEARCH = [
         "val_accuracy": [0.9736, 0.988, 0.992],
         "seconds": 29.0,
         "reference": False,
+        "epochs": 3,
     },
     {
         "family": "lenet",
@@ -103,6 +109,7 @@ SEARCH = [
         "val_accuracy": [0.9636, 0.9876, 0.991],
         "seconds": 30.4,
         "reference": False,
+        "epochs": 3,
     },
     {
         "family": "lenet",
@@ -115,6 +122,7 @@ SEARCH = [
         "val_accuracy": [0.9786, 0.9884, 0.9904],
         "seconds": 32.4,
         "reference": False,
+        "epochs": 3,
     },
     {
         "family": "lenet",
@@ -127,6 +135,20 @@ SEARCH = [
         "val_accuracy": [0.9714, 0.9822, 0.9894],
         "seconds": 28.4,
         "reference": False,
+        "epochs": 3,
+    },
+    {
+        "family": "lenet",
+        "lr": 0.01,
+        "batch_size": 128,
+        "warmup": 0.1,
+        "schedule": "one_cycle",
+        "final_lr": None,
+        "val_nll": [0.101181, 0.067242, 0.055321, 0.049097, 0.032174, 0.032542],
+        "val_accuracy": [0.967, 0.9794, 0.986, 0.9874, 0.992, 0.9924],
+        "seconds": 63.1,
+        "reference": False,
+        "epochs": 6,
     },
     {
         "family": "bnn",
@@ -139,6 +161,7 @@ SEARCH = [
         "val_accuracy": [0.9778, 0.9828, 0.9872],
         "seconds": 38.1,
         "reference": True,
+        "epochs": 3,
     },
     {
         "family": "bnn",
@@ -151,6 +174,7 @@ SEARCH = [
         "val_accuracy": [0.9624, 0.9804, 0.9826],
         "seconds": 39.6,
         "reference": False,
+        "epochs": 3,
     },
     {
         "family": "bnn",
@@ -163,6 +187,7 @@ SEARCH = [
         "val_accuracy": [0.9764, 0.9856, 0.989],
         "seconds": 49.8,
         "reference": False,
+        "epochs": 3,
     },
     {
         "family": "bnn",
@@ -175,6 +200,7 @@ SEARCH = [
         "val_accuracy": [0.978, 0.9848, 0.9874],
         "seconds": 43.3,
         "reference": False,
+        "epochs": 3,
     },
     {
         "family": "bnn",
@@ -187,6 +213,7 @@ SEARCH = [
         "val_accuracy": [0.9736, 0.9816, 0.9874],
         "seconds": 38.1,
         "reference": False,
+        "epochs": 3,
     },
     {
         "family": "bnn",
@@ -199,6 +226,7 @@ SEARCH = [
         "val_accuracy": [0.9832, 0.9864, 0.987],
         "seconds": 29.2,
         "reference": False,
+        "epochs": 3,
     },
     {
         "family": "bnn",
@@ -211,6 +239,7 @@ SEARCH = [
         "val_accuracy": [0.9866, 0.9894, 0.988],
         "seconds": 33.3,
         "reference": False,
+        "epochs": 3,
     },
     {
         "family": "bnn",
@@ -223,6 +252,7 @@ SEARCH = [
         "val_accuracy": [0.9854, 0.9876, 0.9874],
         "seconds": 36.2,
         "reference": False,
+        "epochs": 3,
     },
     {
         "family": "bnn",
@@ -235,6 +265,7 @@ SEARCH = [
         "val_accuracy": [0.983, 0.9876, 0.987],
         "seconds": 34.5,
         "reference": False,
+        "epochs": 3,
     },
     {
         "family": "bnn",
@@ -247,6 +278,7 @@ SEARCH = [
         "val_accuracy": [0.9872, 0.9896, 0.9884],
         "seconds": 38.0,
         "reference": False,
+        "epochs": 3,
     },
     {
         "family": "bnn",
@@ -259,6 +291,20 @@ SEARCH = [
         "val_accuracy": [0.9864, 0.9888, 0.9882],
         "seconds": 37.6,
         "reference": False,
+        "epochs": 3,
+    },
+    {
+        "family": "bnn",
+        "lr": 0.002,
+        "batch_size": 128,
+        "warmup": 0.3,
+        "schedule": "one_cycle",
+        "final_lr": None,
+        "val_nll": [0.133754, 0.049789, 0.041396, 0.040009, 0.038672, 0.037251],
+        "val_accuracy": [0.9584, 0.984, 0.9852, 0.9876, 0.988, 0.9886],
+        "seconds": 84.0,
+        "reference": False,
+        "epochs": 6,
     },
 ]
 """The candidates and their per-epoch validation NLL and accuracy."""

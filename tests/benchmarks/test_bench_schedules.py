@@ -33,12 +33,18 @@ def test_the_search_writes_a_table_the_recipes_can_choose_from(
     assert cli(argv) == 0
     printed = capsys.readouterr().out
     assert "chosen for lenet:" in printed and f"wrote {out}" in printed
-    rows = _load(out).SEARCH
-    assert [r["reference"] for r in rows] == [True, False, False, False]
-    assert rows[-1]["warmup"] == 0.1
-    assert all(len(r["val_nll"]) == MnistSettings().num_epochs for r in rows)
+    written = _load(out)
+    rows = written.SEARCH
+    epochs = MnistSettings().num_epochs
+    assert [r["reference"] for r in rows] == [True, False, False, False, False]
+    assert rows[3]["warmup"] == 0.1
+    assert [r["epochs"] for r in rows] == [epochs] * 4 + [2 * epochs]
+    assert all(len(r["val_nll"]) == r["epochs"] for r in rows)
     monkeypatch.setattr(mnist_schedules, "SEARCH", rows)
-    best = min(rows[1:], key=lambda r: r["val_nll"][-1])
+    monkeypatch.setattr(mnist_schedules, "ABOUT", written.ABOUT)
+    best = min(rows[1:4], key=lambda r: r["val_nll"][-1])
+    longer = rows[-1]
+    assert (longer["lr"], longer["warmup"]) == (best["lr"], best["warmup"])
     assert chosen_training("lenet") == Training(
         lr=best["lr"], batch_size=best["batch_size"], warmup=best["warmup"]
     )
@@ -53,7 +59,8 @@ def test_the_recorded_search_is_the_benchmarks_and_the_recipe_trains_its_choice(
     full = mnist_schedules.ABOUT
     assert full["epochs"] == 3 and full["num_train"] == 55_000
     for family in bench.GRID:
-        ours = [r for r in rows if r["family"] == family]
+        everything = [r for r in rows if r["family"] == family]
+        ours = [r for r in everything if r["epochs"] == full["epochs"]]
         tried = {(r["lr"], r["batch_size"]) for r in ours if r["warmup"] == 0.3}
         grid = bench.GRID[family]
         assert tried >= {(lr, b) for lr in grid["lr"] for b in grid["batch_size"]}
@@ -68,7 +75,13 @@ def test_the_recorded_search_is_the_benchmarks_and_the_recipe_trains_its_choice(
             best["batch_size"],
             best["warmup"],
         )
-        assert all(len(r["val_nll"]) == full["epochs"] for r in ours)
+        assert all(len(r["val_nll"]) == r["epochs"] for r in everything)
+        (longer,) = [r for r in everything if r["epochs"] == 2 * full["epochs"]]
+        assert (longer["lr"], longer["batch_size"], longer["warmup"]) == (
+            chosen.lr,
+            chosen.batch_size,
+            chosen.warmup,
+        )
     assert dataclasses.asdict(bench.REFERENCE)["schedule"] == "geometric"
 
 
