@@ -143,6 +143,26 @@ def test_the_plumbing_pattern_tells_plumbing_from_names_that_contain_it():
     assert not any(PLUMBING.search(text) for text in fine)
 
 
+PIPE_ROW = re.compile(r"^\s*\|.*\|\s*$", re.M)
+
+
+def test_no_page_shows_a_markdown_table_as_a_paragraph(smoke_html):
+    """A table (from the page source or a cell's Markdown output) renders as
+    a table: no paragraph of the built pages is a run of ``| ... |`` rows."""
+    shown = []
+    for page in pages(smoke_html):
+        for para in article(page).find_all("p"):
+            text = para.get_text()
+            if len(PIPE_ROW.findall(text)) >= 2 or "|---|" in text.replace(" ", ""):
+                shown.append(f"{page.name}: {text[:80]!r}")
+    assert not shown, "tables shown as text:\n" + "\n".join(shown)
+
+
+def test_the_pipe_pattern_tells_a_table_row_from_prose():
+    assert len(PIPE_ROW.findall("| a | b |\n|---|---|\n| 1 | 2 |")) == 3
+    assert not PIPE_ROW.findall("the set {x | x > 0} is open")
+
+
 def test_no_page_shows_a_warning_or_stderr(smoke_html):
     """A reader sees no warning, traceback or other stderr output in a cell.
 
