@@ -177,21 +177,16 @@ def search(
     return rows
 
 
+def _git(*args: str) -> str:
+    """What ``git ARGS`` prints in the checkout (empty outside one)."""
+    return subprocess.run(
+        ["git", *args], capture_output=True, text=True, cwd=OUT.parent, check=False
+    ).stdout.strip()
+
+
 def _module_text(rows: list[dict], settings: MnistSettings) -> str:
-    commit = subprocess.run(
-        ["git", "rev-parse", "--short", "HEAD"],
-        capture_output=True,
-        text=True,
-        cwd=OUT.parent,
-        check=False,
-    ).stdout.strip()
-    dirty = subprocess.run(
-        ["git", "status", "--porcelain", "--untracked-files=no"],
-        capture_output=True,
-        text=True,
-        cwd=OUT.parent,
-        check=False,
-    ).stdout.strip()
+    commit = _git("rev-parse", "--short", "HEAD")
+    dirty = _git("status", "--porcelain", "--untracked-files=no")
     if commit and dirty:
         commit += " with uncommitted changes"
     about = {
