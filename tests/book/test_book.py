@@ -36,6 +36,34 @@ def test_toc_lists_only_existing_chapters():
     assert on_disk <= listed, f"chapters not in _toc.yml: {sorted(on_disk - listed)}"
 
 
+# A verdict made by hand from a bare "twice the standard error": the book's
+# rule (bayesdl.compare) pairs what two methods share and takes a t-quantile.
+HAND_RULE = re.compile(
+    r"[<>]=?\s*-?\s*2\s*\*\s*(?:math\.hypot\(|\w*se\b|\w*_se\b|sd\b)"
+)
+
+
+def test_hand_rule_pattern_tells_a_verdict_from_arithmetic():
+    assert HAND_RULE.search("word = 'up' if d.mean() > 2 * se else 'level'")
+    assert HAND_RULE.search("if abs(d) <= 2 * math.hypot(a, b):")
+    assert HAND_RULE.search("x if gain < -2 * gap_se else y")
+    assert not HAND_RULE.search("n_out = 2 * settings.m1.latent_dim")
+    assert not HAND_RULE.search("width = 2 * z * sigma")
+
+
+def test_every_verdict_word_comes_from_the_comparison_rule():
+    offenders = []
+    for f in chapter_files():
+        text = (ROOT / f"{f}.md").read_text(encoding="utf-8")
+        for n, line in enumerate(text.splitlines(), 1):
+            if HAND_RULE.search(line):
+                offenders.append(f"{f}.md:{n}: {line.strip()}")
+    assert not offenders, (
+        "verdicts judged by a bare 2-standard-error rule; use "
+        "bayesdl.compare (compare, compare_images):\n" + "\n".join(offenders)
+    )
+
+
 @pytest.mark.book
 @pytest.mark.slow
 def test_strict_smoke_build(smoke_build):
