@@ -302,7 +302,7 @@ def compare_images(
         'higher'
     """
     confidence = _check_confidence(confidence)
-    x, y = _per_image(a, "a"), _per_image(b, "b")
+    x, y = _image_rows(a, "a"), _image_rows(b, "b")
     if x.shape[-1] != y.shape[-1]:
         raise ValueError(
             f"a and b must score the same test images; got {x.shape[-1]} and "
@@ -324,7 +324,7 @@ def compare_images(
     return compare(per_seed, 0.0, image_se=image_se, confidence=confidence)
 
 
-def _per_image(x: torch.Tensor, name: str) -> torch.Tensor:
+def _image_rows(x: torch.Tensor, name: str) -> torch.Tensor:
     if not isinstance(x, torch.Tensor):
         raise ValueError(
             f"{name} must be a tensor of per-image scores, shape (S, N) or (N,); "
