@@ -177,6 +177,20 @@ class LaplaceGLM(nn.Module):
         self.register_buffer("precision", precision)
         self.register_buffer("cov_factor", _inverse_cholesky(precision))
 
+    def set_prior_scale(self, prior_scale: float) -> float:
+        """Use the prior ``N(0, prior_scale^2 I)``: the precision and the
+        predictive change with it, the data's GGN does not. Returns the scale.
+
+        For a prior chosen on something other than the evidence, such as the
+        NLL of held-out data.
+
+        Example::
+
+            la.set_prior_scale(0.05)
+        """
+        self._set_prior(checks.positive_float("prior_scale", prior_scale))
+        return self.prior_scale
+
     def log_marginal_likelihood(self, prior_scale: float | None = None) -> float:
         """The Laplace estimate of ``log p(y | x)`` under ``N(0, prior_scale^2)``.
 

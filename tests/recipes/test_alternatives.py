@@ -215,6 +215,35 @@ def test_fit_prior_scale_maximises_the_evidence():
         la.log_marginal_likelihood(-1.0)
 
 
+def test_set_prior_scale_moves_the_prior_and_keeps_the_data():
+    head, x, y = _softmax_head(2)
+    la = LaplaceGLM(head, x, y, parameters=["weight", "bias"])
+    data_precision = la.data_precision.clone()
+    assert la.set_prior_scale(0.5) == 0.5 == la.prior_scale
+    torch.testing.assert_close(la.data_precision, data_precision)
+    torch.testing.assert_close(la.precision, data_precision + torch.eye(15) / 0.25)
+    cov = la.cov_factor @ la.cov_factor.T
+    torch.testing.assert_close(cov @ la.precision, torch.eye(15), atol=1e-4, rtol=0)
+    with pytest.raises(ValueError, match="prior_scale"):
+        la.set_prior_scale(0.0)
+
+
+@pytest.mark.slow
+def test_laplace_prior_chosen_on_validation(smoke):
+    extra = zoo.alternatives_settings()
+    model = zoo.laplace_mnist(prior="validation")
+    nlls = model.validation_nll
+    assert tuple(nlls) == extra.laplace_scales
+    assert model.prior_scale == min(nlls, key=nlls.get)
+    assert model.laplace.prior_scale == model.prior_scale
+    evidence = zoo.laplace_mnist()
+    assert torch.equal(evidence.laplace.data_precision, model.laplace.data_precision)
+    settings = zoo.mnist_settings()
+    assert model.train_features.shape == (settings.num_train, settings.hidden)
+    with pytest.raises(ValueError, match="prior must be one of evidence, validation"):
+        zoo.laplace_mnist(prior="map")
+
+
 @pytest.mark.slow
 def test_mnist_data_holds_out_the_validation_images(smoke):
     settings = zoo.mnist_settings()
