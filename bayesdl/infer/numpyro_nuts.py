@@ -4,7 +4,7 @@ Pyro's own sampler (:func:`bayesdl.infer.run_nuts`) is the book's route to
 NUTS for small models. A network of a few hundred weights needs thousands of
 gradient evaluations per chain; NumPyro (Pyro's JAX sibling, the same
 modelling language) compiles the whole sampler and runs the chains side by
-side, which makes such a reference affordable on a laptop CPU.
+side, which makes such a reference a matter of minutes on a CPU.
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
 """The zoo's recipes: one file per chapter, each with its settings and training.
 
 * :mod:`~bayesdl.recipes.sine_reference`: the NUTS reference posterior of the
-  1-D sine network and the fits of the reference-posterior chapter;
+  1-D sine network, with :mod:`~bayesdl.recipes.sine_approx` beside it for
+  the approximations the reference-posterior chapter judges;
 * :mod:`~bayesdl.recipes.mnist_bnn`: the Bayesian LeNet and the ordinary LeNet;
 * :mod:`~bayesdl.recipes.mnist_alternatives`: temperature scaling, MC dropout,
   a deep ensemble and a last-layer Laplace approximation of that LeNet;

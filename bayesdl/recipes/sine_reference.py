@@ -7,9 +7,8 @@ The same program is written twice: in NumPyro (:func:`sine_bnn_numpyro`),
 which the reference sampler runs, and in Pyro (:class:`SineBNN`), which
 the variational fits use. Both name their sites ``w1, b1, w2, b2, sigma``.
 
-Every fitted object answers ``predict(x, num_samples=S)`` with ``(S, N)``
-draws of the function value ``f(x)`` and carries a noise scale ``sigma``
-(a float), so one set of measures applies to all of them.
+The approximations judged against this reference live in
+:mod:`bayesdl.recipes.sine_approx`.
 
 :func:`nuts_sine` is registered in the zoo's registry and re-exported as
 ``bayesdl.zoo.nuts_sine``.
@@ -31,27 +30,19 @@ import pyro
 import pyro.distributions as dist
 import torch
 from pyro.nn import PyroModule, PyroSample
-from torch import nn
 
 from .. import cache, checks, config, data, infer
 from ..infer import numpyro_nuts
-from ..timing import Stopwatch
 from ._runner import register
 
 __all__ = [
     "SITES",
-    "ApproxSettings",
-    "Column",
-    "GuidePosterior",
     "NutsPosterior",
     "NutsSettings",
     "SineBNN",
-    "approx_settings",
-    "fit_map_regression",
     "network_function",
     "nuts_settings",
     "nuts_sine",
-    "regression_net",
     "sine_bnn_numpyro",
     "sine_data",
 ]
@@ -179,87 +170,6 @@ class NutsPosterior:
         return network_function(weights, x.cpu()).to(x.device)
 
 
-class GuidePosterior:
-    """A fitted autoguide of :class:`SineBNN`, with ``predict``.
-
-    ``sigma`` is the mean of the guide's noise scale over 1000 draws.
-    """
-
-    def __init__(self, guide, x: torch.Tensor):
-        self.guide = guide
-        self._x = x
-        self.sigma = float(self._draws(1000)["sigma"].mean())
-
-    @torch.no_grad()
-    def _draws(self, num_samples: int) -> dict[str, torch.Tensor]:
-        draws = [self.guide(self._x) for _ in range(num_samples)]
-        return {k: torch.stack([d[k] for d in draws]) for k in SITES}
-
-    def predict(self, x: torch.Tensor, num_samples: int = 1000) -> torch.Tensor:
-        """``(S, N)`` draws of ``f(x)`` under weights drawn from the guide."""
-        num_samples = checks.positive_int("num_samples", num_samples)
-        return network_function(self._draws(num_samples), x)
-
-
-class Column(nn.Module):
-    """``x`` of shape ``(N,)`` as a column ``(N, 1)``, for ``nn.Linear``."""
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """``x`` (N,) as ``(N, 1)``."""
-        return x.unsqueeze(-1)
-
-
-def regression_net(hidden: int = 50, dropout: float = 0.0) -> nn.Sequential:
-    """The same 1-``hidden``-1 ReLU network as an ordinary module (optional dropout)."""
-    from ..models.approx import check_dropout_rate
-
-    hidden = checks.positive_int("hidden", hidden)
-    layers = [Column(), nn.Linear(1, hidden), nn.ReLU()]
-    if check_dropout_rate(dropout) > 0:
-        layers.append(nn.Dropout(dropout))
-    return nn.Sequential(*layers, nn.Linear(hidden, 1))
-
-
-def fit_map_regression(
-    net: nn.Module,
-    x: torch.Tensor,
-    y: torch.Tensor,
-    *,
-    prior_scale: float = 1.0,
-    num_steps: int = 3000,
-    lr: float = 0.01,
-) -> tuple[float, float]:
-    """Train ``net`` to the MAP of the Gaussian regression, the noise learned with it.
-
-    The loss is minus the log joint, ``-sum_n log N(y_n; f(x_n), sigma^2) +
-    |w|^2 / (2 prior_scale^2)``, minimised by full-batch Adam over the
-    weights and ``log sigma`` (no prior on sigma: its maximum likelihood
-    value). Dropout layers, if any, are on during training. Returns
-    ``(sigma, seconds)``.
-
-    Example::
-
-        net = regression_net(50)
-        sigma, seconds = fit_map_regression(net, x, y, num_steps=2000)
-    """
-    prior_scale = checks.positive_float("prior_scale", prior_scale)
-    num_steps = checks.positive_int("num_steps", num_steps)
-    lr = checks.positive_float("lr", lr)
-    log_sigma = torch.zeros((), requires_grad=True)
-    opt = torch.optim.Adam([*net.parameters(), log_sigma], lr=lr)
-    clock = Stopwatch().start()
-    net.train()
-    for _ in range(num_steps):
-        opt.zero_grad()
-        f = net(x).squeeze(-1)
-        nll = -dist.Normal(f, log_sigma.exp()).log_prob(y).sum()
-        penalty = sum((p**2).sum() for p in net.parameters()) / (2 * prior_scale**2)
-        (nll + penalty).backward()
-        opt.step()
-    net.eval()
-    return float(log_sigma.detach().exp()), clock.stop()
-
-
 @dataclass(frozen=True)
 class NutsSettings:
     """The reference run's settings; the profile picks its length.
@@ -368,29 +278,3 @@ def nuts_sine(*, seed: int = 0, **overrides: Any) -> NutsPosterior:
     return NutsPosterior(
         artifact["samples"], artifact["seconds"], artifact["divergences"]
     )
-
-
-@dataclass(frozen=True)
-class ApproxSettings:
-    """The approximations' settings; the profile picks the lengths.
-
-    Example::
-
-        >>> ApproxSettings().ensemble_size
-        5
-    """
-
-    svi_steps: int = field(default_factory=lambda: config.choose(full=5000, smoke=30))
-    svi_lr: float = 0.01
-    svi_final_lr: float = 0.0005
-    init_scale: float = 0.01
-    map_steps: int = field(default_factory=lambda: config.choose(full=3000, smoke=30))
-    map_lr: float = 0.01
-    ensemble_size: int = 5
-    dropout: float = 0.1
-    num_samples: int = field(default_factory=lambda: config.choose(full=1000, smoke=50))
-
-
-def approx_settings() -> ApproxSettings:
-    """The approximations' :class:`ApproxSettings` in the current profile."""
-    return ApproxSettings()

@@ -14,7 +14,7 @@ from bayesdl.models.approx import (
     check_ensemble_size,
 )
 from bayesdl.models.laplace import LaplaceGLM
-from bayesdl.recipes.sine_reference import Column, regression_net
+from bayesdl.recipes.sine_approx import Column, regression_net
 
 
 def test_ensemble_stacks_its_members():
