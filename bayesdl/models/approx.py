@@ -143,7 +143,10 @@ class MCDropout(nn.Module):
     usual; ``predict(x, num_samples=S)`` runs it ``S`` times with every
     dropout layer in training mode and every other layer in evaluation mode
     (batch norm keeps its running statistics), so each pass drops a fresh
-    random set of units (Gal and Ghahramani, 2016).
+    random set of units (Gal and Ghahramani, 2016). A network with a
+    ``dropout_split()`` method (:meth:`bayesdl.models.bnn.LeNet.dropout_split`)
+    runs its deterministic part once and only the rest ``S`` times, with the
+    same draws.
 
     Example::
 
@@ -192,7 +195,17 @@ class MCDropout(nn.Module):
                 m.train()
         try:
             xd = x.to(_device_of(self.net))
-            outs = [_transform(self.net(xd), self.output) for _ in range(num_samples)]
+            split = getattr(self.net, "dropout_split", None)
+            if split is None:
+                outs = [
+                    _transform(self.net(xd), self.output) for _ in range(num_samples)
+                ]
+            else:  # the deterministic trunk once, the head once per pass
+                trunk, head = split()
+                hidden = trunk(xd)
+                outs = [
+                    _transform(head(hidden), self.output) for _ in range(num_samples)
+                ]
         finally:
             self.net.train(was_training)
         return torch.stack(outs).to(x.device)

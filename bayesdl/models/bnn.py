@@ -19,7 +19,7 @@ Example::
 from __future__ import annotations
 
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import pyro
 import pyro.distributions as dist
@@ -167,6 +167,30 @@ class LeNet(_Classifier, nn.Module):
         """The last hidden layer's outputs (N, hidden): the input of the last
         linear layer, ``self.layers[-1]``, whose outputs are the logits."""
         return self.layers[:-1]((x - MNIST_MEAN) / MNIST_STD)
+
+    def dropout_split(self) -> tuple[Callable[[torch.Tensor], torch.Tensor], nn.Module]:
+        """The network as ``head(trunk(x))``, the head from the first dropout on.
+
+        Everything before the first dropout layer is deterministic, so MC
+        dropout (:class:`~bayesdl.models.approx.MCDropout`) runs the trunk
+        (the convolutions) once and only the head once per pass: the same
+        draws, in the same order, for a fraction of the work.
+
+        Example::
+
+            trunk, head = LeNet(dropout=0.1).dropout_split()
+        """
+        drops = [i for i, m in enumerate(self.layers) if isinstance(m, nn.Dropout)]
+        if not drops:
+            raise ValueError(
+                "this LeNet has no dropout layer (build it with dropout > 0)."
+            )
+        first = drops[0]
+
+        def trunk(x: torch.Tensor) -> torch.Tensor:
+            return self.layers[:first]((x - MNIST_MEAN) / MNIST_STD)
+
+        return trunk, self.layers[first:]
 
     def predict(
         self, x: torch.Tensor, num_samples: int = 1, *, batch_size: int = 2000

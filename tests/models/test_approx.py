@@ -149,3 +149,26 @@ def test_every_approximation_is_a_classifier_without_gradients():
         probs = model.predict(x.requires_grad_(), num_samples=1)
         assert probs.shape == (1, 8, 4) and not probs.requires_grad
         assert probs.device == x.device
+
+
+def test_mc_dropout_runs_a_lenets_trunk_once_with_the_same_draws():
+    from bayesdl.models.bnn import LeNet
+
+    net = LeNet((4, 8), 16, dropout=0.3).eval()
+    x = torch.rand(7, 1, 28, 28)
+    torch.manual_seed(5)
+    fast = MCDropout(net).predict(x, num_samples=6)
+    trunk, head = net.dropout_split()
+    assert isinstance(head[0], torch.nn.Dropout)
+    torch.manual_seed(5)
+    # the plain route: the whole network once per pass, dropout on
+    for m in net.modules():
+        if isinstance(m, torch.nn.Dropout):
+            m.train()
+    with torch.no_grad():
+        slow = torch.stack([net(x).softmax(-1) for _ in range(6)])
+    net.eval()
+    torch.testing.assert_close(fast, slow, rtol=0, atol=0)
+    assert not net.training
+    with pytest.raises(ValueError, match="no dropout layer"):
+        LeNet((4, 8), 16).dropout_split()
