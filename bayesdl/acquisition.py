@@ -23,6 +23,8 @@ more useful label:
 
 :func:`acquire` takes the ``k`` highest scores at once ("top-k"), which can
 pick near-duplicates when ``k`` is large (Kirsch et al. 2019).
+:func:`active_learning` is the loop of Gal et al. (2017) around them: fit,
+score a subsample of the pool, label the top ``k``, fit again.
 
 Example::
 
@@ -37,11 +39,25 @@ Example::
 
 from __future__ import annotations
 
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
 import torch
 
 from . import checks, metrics
 
-__all__ = ["ACQUISITIONS", "acquire", "acquisition_scores", "balanced_subset"]
+__all__ = [
+    "ACQUISITIONS",
+    "ActiveRun",
+    "acquire",
+    "acquisition_scores",
+    "active_learning",
+    "balanced_subset",
+    "labels_to_reach",
+]
 
 ACQUISITIONS = ("random", "entropy", "bald", "variation_ratios")
 """The acquisition functions :func:`acquisition_scores` computes."""
@@ -131,3 +147,144 @@ def balanced_subset(
         pick = torch.randperm(len(where), generator=generator)[:per_class]
         chosen.append(where[pick])
     return torch.sort(torch.cat(chosen)).values
+
+
+@dataclass(frozen=True)
+class ActiveRun:
+    """What :func:`active_learning` did: the order of labelling and its cost.
+
+    ``labelled`` holds pool indices in the order they were labelled, the
+    initial set first; ``sizes`` the size of the labelled set that each
+    round's model was fitted on (``rounds + 1`` of them); ``seconds`` the
+    wall time spent fitting and scoring, summed over rounds.
+    """
+
+    labelled: torch.Tensor
+    sizes: tuple[int, ...]
+    seconds: dict[str, float] = field(default_factory=dict)
+
+
+def active_learning(
+    fit: Callable[[torch.Tensor, torch.Tensor, int], Any],
+    predict: Callable[[Any, torch.Tensor], torch.Tensor],
+    pool_x: torch.Tensor,
+    pool_y: torch.Tensor,
+    initial: torch.Tensor,
+    *,
+    kind: str,
+    acquire_size: int,
+    rounds: int,
+    subsample: int | None = None,
+    generator: torch.Generator,
+    on_round: Callable[[int, Any, int], None] | None = None,
+) -> ActiveRun:
+    """Pool-based active learning: fit, score the pool, label the best, repeat.
+
+    Round ``r = 0, ..., rounds`` fits a model to the labelled images,
+    ``model = fit(x, y, r)`` (from scratch or not: ``fit`` decides), and
+    calls ``on_round(r, model, n)`` with ``n`` the labelled count (to score
+    the model on a test set: the loop itself is never given one, so no test
+    image can influence what is labelled). Except after the last round, it
+    then draws ``subsample`` unlabelled pool images at random (all of them
+    when ``None``), scores them with acquisition function ``kind`` on
+    ``predict(model, x)``, the ``(S, N, C)`` sampled predictions, and adds
+    the ``acquire_size`` best to the labelled set with their labels from
+    ``pool_y``, the oracle. ``random`` never calls ``predict``.
+
+    ``initial`` are the pool indices labelled at the start (see
+    :func:`balanced_subset`); ``generator`` draws the subsamples and the
+    random scores, so a seeded generator repeats the run.
+
+    Example::
+
+        run = active_learning(fit, lambda m, x: m.predict(x, num_samples=20),
+                              pool_x, pool_y, balanced_subset(pool_y, 2, generator=g),
+                              kind="bald", acquire_size=10, rounds=30,
+                              subsample=2000, generator=g)
+        run.sizes[-1]          # 20 + 30 * 10
+    """
+    if kind not in ACQUISITIONS:
+        raise ValueError(
+            f"kind must be one of {', '.join(ACQUISITIONS)}; got {kind!r}."
+        )
+    checks.images(pool_x)
+    pool_y = checks.labels(pool_y, len(pool_x), num_classes=2**62)
+    acquire_size = checks.positive_int("acquire_size", acquire_size)
+    rounds = checks.non_negative_int("rounds", rounds)
+    labelled = torch.as_tensor(initial, dtype=torch.long).flatten().cpu()
+    if len(labelled) == 0 or len(torch.unique(labelled)) != len(labelled):
+        raise ValueError("initial must hold at least one index, each once.")
+    if labelled.min() < 0 or labelled.max() >= len(pool_x):
+        raise ValueError(
+            f"initial indexes a pool of {len(pool_x)} images; got indices from "
+            f"{labelled.min().item()} to {labelled.max().item()}."
+        )
+    needed = len(labelled) + rounds * acquire_size
+    if needed > len(pool_x):
+        raise ValueError(
+            f"{rounds} rounds of {acquire_size} need {needed} pool images; the "
+            f"pool has {len(pool_x)}. Use fewer rounds or a larger pool."
+        )
+    if subsample is not None and checks.positive_int("subsample", subsample) < (
+        acquire_size
+    ):
+        raise ValueError(
+            f"subsample={subsample} is smaller than acquire_size={acquire_size}."
+        )
+    unlabelled = torch.ones(len(pool_x), dtype=torch.bool)
+    unlabelled[labelled] = False
+    sizes, seconds = [], {"fit": 0.0, "score": 0.0}
+    for r in range(rounds + 1):
+        start = time.perf_counter()
+        model = fit(pool_x[labelled], pool_y[labelled], r)
+        seconds["fit"] += time.perf_counter() - start
+        sizes.append(len(labelled))
+        if on_round is not None:
+            on_round(r, model, len(labelled))
+        if r == rounds:
+            break
+        start = time.perf_counter()
+        candidates = torch.nonzero(unlabelled).flatten()
+        if subsample is not None and subsample < len(candidates):
+            pick = torch.randperm(len(candidates), generator=generator)[:subsample]
+            candidates = candidates[pick]
+        if kind == "random":
+            scores = torch.rand(len(candidates), generator=generator)
+        else:
+            scores = acquisition_scores(predict(model, pool_x[candidates]), kind)
+        new = candidates[acquire(scores.cpu(), acquire_size)]
+        labelled = torch.cat([labelled, new])
+        unlabelled[new] = False
+        seconds["score"] += time.perf_counter() - start
+    return ActiveRun(labelled, tuple(sizes), seconds)
+
+
+def labels_to_reach(
+    sizes: torch.Tensor, accuracy: torch.Tensor, target: float
+) -> float:
+    """The labelled count at which a learning curve first reaches ``target``.
+
+    ``sizes`` are the labelled counts of the rounds, ``accuracy`` the test
+    accuracy of each round's model. The count is read linearly between the
+    last round below ``target`` and the first at or above it (rounds many
+    labels apart are too coarse to read at the round); ``nan`` when no
+    round reaches it.
+
+    Example::
+
+        >>> labels_to_reach(torch.tensor([20, 40]), torch.tensor([0.8, 0.95]), 0.9)
+        33.33...
+    """
+    acc, sizes = torch.as_tensor(accuracy).double(), torch.as_tensor(sizes).double()
+    if acc.shape != sizes.shape or acc.ndim != 1 or len(acc) == 0:
+        raise ValueError(
+            "sizes and accuracy must be 1-d and of one length, a value per round."
+        )
+    reached = torch.nonzero(acc >= target).flatten()
+    if len(reached) == 0:
+        return math.nan
+    i = int(reached[0])
+    if i == 0:
+        return float(sizes[0])
+    a0, a1, n0, n1 = acc[i - 1], acc[i], sizes[i - 1], sizes[i]
+    return float(n0 + (target - a0) / (a1 - a0) * (n1 - n0))

@@ -11,6 +11,7 @@ from bayesdl.acquisition import (
     acquire,
     acquisition_scores,
     balanced_subset,
+    labels_to_reach,
 )
 
 
@@ -94,3 +95,15 @@ def test_balanced_subset_takes_each_class_equally():
     assert len(set(picked.tolist())) == 20
     with pytest.raises(ValueError, match="fewer than per_class"):
         balanced_subset(torch.tensor([0, 0, 1]), 2, generator=torch.Generator())
+
+
+def test_labels_to_reach_reads_between_rounds():
+    sizes = torch.tensor([20, 40, 60])
+    acc = torch.tensor([0.5, 0.92, 0.88])
+    # 0.9 lies 0.4 / 0.42 of the way from the round at 20 to the one at 40
+    assert labels_to_reach(sizes, acc, 0.9) == pytest.approx(20 + 20 * 0.4 / 0.42)
+    assert labels_to_reach(sizes, acc, 0.5) == 20.0
+    assert labels_to_reach(sizes, acc, 0.92) == pytest.approx(40.0)
+    assert math.isnan(labels_to_reach(sizes, acc, 0.95))
+    with pytest.raises(ValueError, match="one length"):
+        labels_to_reach(sizes, acc[:2], 0.9)
