@@ -29,6 +29,13 @@ from .recipes.fashion_vae import (
     vae_settings,
     vae_untrained,
 )
+from .recipes.mnist_active import (
+    active_curve,
+    active_curves,
+    active_data,
+    active_lr,
+    active_settings,
+)
 from .recipes.mnist_alternatives import (
     LastLayerLaplace,
     alternatives_settings,
@@ -58,6 +65,11 @@ __all__ = [
     "REGISTRY",
     "load",
     "LastLayerLaplace",
+    "active_curve",
+    "active_curves",
+    "active_data",
+    "active_lr",
+    "active_settings",
     "alternatives_settings",
     "dropout_mnist",
     "dropout_rate_mnist",

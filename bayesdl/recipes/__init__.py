@@ -6,6 +6,10 @@
 * :mod:`~bayesdl.recipes.mnist_bnn`: the Bayesian LeNet and the ordinary LeNet;
 * :mod:`~bayesdl.recipes.mnist_alternatives`: temperature scaling, MC dropout,
   a deep ensemble and a last-layer Laplace approximation of that LeNet;
+* :mod:`~bayesdl.recipes.mnist_active`: active learning on MNIST, the
+  labelled images chosen by MC dropout, the Bayesian LeNet or an ensemble,
+  with :mod:`~bayesdl.recipes.mnist_active_models` beside it for those
+  three models and the loop's settings;
 * :mod:`~bayesdl.recipes.fashion_vae`: the VAE of the Fashion-MNIST chapter;
 * :mod:`~bayesdl.recipes.mnist_ssvae`: the semi-supervised VAE (M1+M2), with
   :mod:`~bayesdl.recipes.mnist_ssvae_baselines` beside it for the chapter's
@@ -22,7 +26,8 @@ A recipe imports :mod:`~bayesdl.recipes._runner` and its own model modules,
 and no other chapter's recipe: its models' cache keys follow its imports, so
 an edit to one recipe retrains that recipe's models alone. Two recipes build
 on another on purpose: ``mnist_alternatives`` on the MNIST chapter's
-networks, settings and split (``mnist_bnn``), and ``mnist_ssvae_baselines``
+networks, settings and split (``mnist_bnn``), ``mnist_active`` on that
+split, and ``mnist_ssvae_baselines``
 on the SS-VAE's settings, data and labelled split (``mnist_ssvae``); an edit
 to the one below retrains both. This ``__init__`` imports none of them.
 
