@@ -26,6 +26,7 @@ BENCHMARKS = {
     "ssvae": "the chapter's semi-supervised VAE against Pyro's example loop",
     "schedules": "the MNIST networks' schedules, searched on the validation images",
     "build": "cold and warm build times of the whole book",
+    "parallel": "independent runs: one process with threads against one-thread processes",
 }
 """The benchmarks, by name, with what each one times."""
 
