@@ -146,6 +146,13 @@ def test_bad_arguments_say_what_to_fix(smoke):
         ma.active_curve("svm", "bald")
     with pytest.raises(ValueError, match="kind must be one of"):
         ma.active_curve("dropout", "margin")
+    x, y = torch.rand(4, 1, 28, 28), torch.arange(4)
+    with pytest.raises(ValueError, match="model must be one of"):
+        ma.fit_active_model("svm", x, y, lr=1e-3, seed=0)
+    with pytest.raises(ValueError, match="each spec is"):
+        ma.active_curves([("dropout", "bald")])
+    with pytest.raises(ValueError, match="each spec is"):
+        ma.active_curves([("dropout", "bald", 0, {"rounds": 2})])
     px, py = torch.rand(30, 1, 28, 28), torch.arange(30) % 10
     gen = torch.Generator().manual_seed(0)
     kwargs = dict(kind="bald", acquire_size=5, generator=gen)
